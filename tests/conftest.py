@@ -1,0 +1,34 @@
+"""Shared test fixtures: where the test data lives and how to skip without it."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("BERT_TRT_SHARED", REPO.parent / "shared"))
+SQUAD_DIR = SHARED / "data" / "squad"
+MODELS_DIR = SHARED / "models"
+TF_MODEL = MODELS_DIR / "minilm-l6-h384-squad11-tf"
+HF_MODEL = MODELS_DIR / "minilm-l6-h384-a6-squad11-hf"
+
+
+def require(path: Path) -> Path:
+    """Skip the calling test, with the reason printed, when shared test data is absent."""
+    if not path.exists():
+        pytest.skip(f"test data not found: {path} (set BERT_TRT_SHARED to the shared/ folder)")
+    return path
+
+
+@pytest.fixture
+def dev_v11():
+    return require(SQUAD_DIR / "dev-v1.1.json")
+
+
+@pytest.fixture
+def tf_model():
+    return require(TF_MODEL)
+
+
+@pytest.fixture
+def hf_model():
+    return require(HF_MODEL)
