@@ -1,0 +1,219 @@
+"""The shell scripts: syntax, usage, argument errors, and the download logic without any network.
+
+Downloads are exercised on a copy of a script in a scratch repository, with a PATH that holds
+only the basic tools it needs plus, per test, a local stand-in for ngc or wget that serves files
+from disk and logs how it was called.
+"""
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SCRIPTS = sorted((REPO / "scripts").glob("*.sh"))
+BASIC_TOOLS = ["bash", "cat", "cp", "dirname", "find", "mkdir", "mktemp", "mv", "python3", "rm"]
+
+FAKE_WGET = """#!/bin/bash
+# Stand-in for `wget -q --show-progress -O FILE URL`: serves $SERVE_DIR/<last part of URL>.
+while [[ $# -gt 1 ]]; do
+    if [[ $1 == -O ]]; then out=$2; fi
+    shift
+done
+echo "$1" >> "$CALL_LOG"
+cp "$SERVE_DIR/${1##*/}" "$out"
+"""
+
+FAKE_NGC = """#!/bin/bash
+# Stand-in for `ngc registry model download-version nvidia/NAME:VERSION --dest DIR`.
+echo "$@" >> "$CALL_LOG"
+name=${4#nvidia/}
+folder="$6/${name%%:*}_v${name##*:}"
+mkdir -p "$folder"
+echo '{"hidden_size": 768}' > "$folder/bert_config.json"
+"""
+
+
+def run(script, *args, env=None):
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def test_every_script_is_found():
+    assert {path.name for path in SCRIPTS} >= {"build.sh", "launch.sh", "download_model.sh",
+                                               "download_squad.sh"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_syntax(script):
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_strict_mode(script):
+    assert "set -euo pipefail" in script.read_text()
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("download_model.sh", "[base|large] [fp16|fp32] [128|384] [v2|v1_1]"),
+    ("download_squad.sh", "[v1_1|v2_0]"),
+    ("build.sh", "bert-trt:latest"),
+    ("launch.sh", "/workspace/bert-trt"),
+])
+def test_help(name, expected):
+    result = run(REPO / "scripts" / name, "-h")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"Usage: scripts/{name}")
+    assert expected in result.stdout
+
+
+@pytest.mark.parametrize("name", ["download_model.sh", "download_squad.sh", "build.sh"])
+def test_invalid_argument_is_one_line_error(name):
+    result = run(REPO / "scripts" / name, "bogus")
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert f"{name}: error: invalid argument 'bogus'" in result.stderr
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """A scratch repository holding copies of the download scripts, and an environment whose PATH
+    has only the basic tools (no ngc, wget or curl) plus whatever a test adds to `bin`."""
+    (tmp_path / "scripts").mkdir()
+    for name in ("download_model.sh", "download_squad.sh"):
+        shutil.copy(REPO / "scripts" / name, tmp_path / "scripts" / name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in BASIC_TOOLS:
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    serve_dir = tmp_path / "served"
+    serve_dir.mkdir()
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "CALL_LOG": str(tmp_path / "calls.log"),
+           "SERVE_DIR": str(serve_dir)}
+    return tmp_path, env
+
+
+def add_tool(sandbox_root, name, text):
+    path = sandbox_root / "bin" / name
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def calls(sandbox_root):
+    return (sandbox_root / "calls.log").read_text().splitlines()
+
+
+def leftovers(folder):
+    return sorted(path.name for path in Path(folder).rglob("*"))
+
+
+def test_download_model_with_ngc(sandbox):
+    root, env = sandbox
+    add_tool(root, "ngc", FAKE_NGC)
+    result = run(root / "scripts" / "download_model.sh", "base", "fp32", "384", "v1_1", env=env)
+    assert result.returncode == 0, result.stderr
+    [call] = calls(root)
+    assert call.startswith("registry model download-version nvidia/bert_tf_v1_1_base_fp32_384:2 "
+                           f"--dest {root}/models/fine-tuned/.download.")
+    target = root / "models" / "fine-tuned" / "bert_tf_v1_1_base_fp32_384_v2"
+    assert (target / "bert_config.json").is_file()
+    assert leftovers(root / "models" / "fine-tuned") == ["bert_config.json",
+                                                         "bert_tf_v1_1_base_fp32_384_v2"]
+    again = run(root / "scripts" / "download_model.sh", "base", "fp32", "384", "v1_1", env=env)
+    assert again.returncode == 0 and "skipping" in again.stdout
+    assert len(calls(root)) == 1
+
+
+def use_unzip(sandbox_root, unpacker):
+    """Puts unzip on the sandbox PATH, or leaves it out so that python3's zipfile is used."""
+    if unpacker == "unzip":
+        if shutil.which("unzip") is None:
+            pytest.skip("unzip is not installed here")
+        (sandbox_root / "bin" / "unzip").symlink_to(shutil.which("unzip"))
+
+
+@pytest.mark.parametrize("unpacker", ["unzip", "python3"])
+def test_download_model_falls_back_to_wget(sandbox, unpacker):
+    root, env = sandbox
+    add_tool(root, "wget", FAKE_WGET)
+    use_unzip(root, unpacker)
+    with zipfile.ZipFile(root / "served" / "zip", "w") as archive:
+        archive.writestr("bert_config.json", "{}")
+        archive.writestr("model.ckpt-8144.index", "")
+    result = run(root / "scripts" / "download_model.sh", env=env)
+    assert result.returncode == 0, result.stderr
+    assert calls(root) == [
+        "https://api.ngc.nvidia.com/v2/models/nvidia/bert_tf_v2_large_fp16_128/versions/2/zip"]
+    target = root / "models" / "fine-tuned" / "bert_tf_v2_large_fp16_128_v2"
+    assert leftovers(target) == ["bert_config.json", "model.ckpt-8144.index"]
+    assert leftovers(root / "models" / "fine-tuned") == [
+        "bert_config.json", "bert_tf_v2_large_fp16_128_v2", "model.ckpt-8144.index"]
+
+
+@pytest.mark.parametrize("unpacker", ["unzip", "python3"])
+def test_download_model_rejects_a_bad_archive(sandbox, unpacker):
+    root, env = sandbox
+    add_tool(root, "wget", FAKE_WGET)
+    use_unzip(root, unpacker)
+    (root / "served" / "zip").write_text("<html>not found</html>")
+    result = run(root / "scripts" / "download_model.sh", env=env)
+    assert result.returncode != 0
+    assert result.stderr == ("download_model.sh: error: https://api.ngc.nvidia.com/v2/models/nvidia/"
+                             "bert_tf_v2_large_fp16_128/versions/2/zip is not a valid zip archive; "
+                             "try again\n")
+    assert leftovers(root / "models" / "fine-tuned") == []
+
+
+def test_download_model_without_any_downloader(sandbox):
+    root, env = sandbox
+    result = run(root / "scripts" / "download_model.sh", "base", env=env)
+    assert result.returncode != 0
+    assert result.stderr == ("download_model.sh: error: cannot download: neither the ngc CLI nor "
+                             "wget nor curl is installed; install one of them\n")
+    assert leftovers(root / "models" / "fine-tuned") == []
+
+
+def test_download_squad(sandbox):
+    root, env = sandbox
+    add_tool(root, "wget", FAKE_WGET)
+    for split in ("train", "dev"):
+        (root / "served" / f"{split}-v1.1.json").write_text(
+            json.dumps({"version": "1.1", "data": [{"title": split, "paragraphs": []}]}))
+    result = run(root / "scripts" / "download_squad.sh", "v1_1", env=env)
+    assert result.returncode == 0, result.stderr
+    base = "https://rajpurkar.github.io/SQuAD-explorer/dataset/"
+    assert calls(root) == [base + "train-v1.1.json", base + "dev-v1.1.json"]
+    assert leftovers(root / "squad") == ["dev-v1.1.json", "train-v1.1.json"]
+    assert json.loads((root / "squad" / "dev-v1.1.json").read_text())["data"][0]["title"] == "dev"
+
+
+def test_download_squad_keeps_nothing_that_is_not_squad_json(sandbox):
+    root, env = sandbox
+    add_tool(root, "wget", FAKE_WGET)
+    (root / "served" / "train-v2.0.json").write_text("<html>rate limited</html>")
+    result = run(root / "scripts" / "download_squad.sh", "v2_0", env=env)
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[-1] == (
+        "download_squad.sh: error: https://rajpurkar.github.io/SQuAD-explorer/dataset/"
+        "train-v2.0.json did not return SQuAD JSON; try again later")
+    assert leftovers(root / "squad") == []
+
+
+def test_download_squad_without_any_downloader(sandbox):
+    root, env = sandbox
+    result = run(root / "scripts" / "download_squad.sh", env=env)
+    assert result.returncode != 0
+    assert result.stderr == ("download_squad.sh: error: cannot download: neither wget nor curl "
+                             "is installed; install one of them\n")
+    assert leftovers(root / "squad") == []
+
+
+def test_scripts_are_executable():
+    for script in SCRIPTS:
+        assert os.access(script, os.X_OK), f"{script.name} is not executable"
