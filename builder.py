@@ -1,0 +1,440 @@
+#!/usr/bin/env python3
+"""Build a TensorRT engine for BERT question answering from a fine-tuned checkpoint.
+
+The network is written layer by layer with TensorRT's network API and its BERT plugins, as in
+NVIDIA's demo:
+
+    input_ids, segment_ids, input_mask  (batch, seq) int32
+      -> EmbLayerNorm plugin             word + position + token-type embeddings, LayerNorm,
+                                         and the mask in the form the attention plugin wants
+      -> encoder layer x L               fused QKV projection, QKVToContext plugin,
+                                         output projection, SkipLayerNorm plugin,
+                                         FFN up-projection, GELU, down-projection, SkipLayerNorm
+      -> QA head                         cls_squad_logits (batch, seq, 2, 1, 1): start, end
+
+Inside the network activations are laid out (seq, batch, hidden, 1, 1), the layout the
+plugins were written for.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from helpers.trt_common import EngineInfo, TensorRTError, import_tensorrt, make_logger
+from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
+
+PLUGIN_VERSION = "1"  # the field layout below is that of version 1 of each BERT plugin
+OUTPUT_NAME = "cls_squad_logits"
+INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
+
+
+class NetworkBuilder:
+    """Adds BERT layers to one TensorRT network.
+
+    Every numpy array handed to TensorRT (plugin fields, weights) is kept in self.arrays: the
+    Python bindings keep only raw pointers to them, and TensorRT reads weights until the engine
+    is built.
+    """
+
+    def __init__(self, trt, network, config, precision, use_fc_plugin=False):
+        self.trt = trt
+        self.network = network
+        self.config = config
+        self.precision = precision
+        self.half = precision in ("fp16", "int8")  # the plugins run in fp16 in int8 engines too
+        self.use_fc_plugin = use_fc_plugin
+        self.arrays = []
+        self.registry = trt.get_plugin_registry()
+
+    def keep(self, array):
+        self.arrays.append(array)
+        return array
+
+    def weights(self, array, dtype=np.float32):
+        return self.trt.Weights(self.keep(np.ascontiguousarray(array, dtype)))
+
+    def lookup(self, name):
+        """The registered creator of a plugin's version 1, or None (8.6/10.x and 11.x spellings)."""
+        get = getattr(self.registry, "get_plugin_creator", None) or self.registry.get_creator
+        return get(name, PLUGIN_VERSION, "")
+
+    def plugin_creator(self, name):
+        creator = self.lookup(name)
+        if creator is None:
+            creators = getattr(self.registry, "plugin_creator_list", None) or self.registry.all_creators
+            found = sorted(c.plugin_version for c in creators if c.name == name)
+            raise TensorRTError(
+                f"TensorRT plugin {name} version {PLUGIN_VERSION} is not registered "
+                f"(versions found: {', '.join(found) or 'none'}); use a TensorRT with its BERT "
+                "plugins (libnvinfer_plugin)")
+        return creator
+
+    def has_plugin(self, name):
+        return self.lookup(name) is not None
+
+    def field_int(self, name, value):
+        return self.trt.PluginField(name, self.keep(np.array([value], np.int32)), self.trt.PluginFieldType.INT32)
+
+    def field_floats(self, name, array, half=False):
+        if half:
+            return self.trt.PluginField(name, self.keep(np.ascontiguousarray(array, np.float16)),
+                                        self.trt.PluginFieldType.FLOAT16)
+        return self.trt.PluginField(name, self.keep(np.ascontiguousarray(array, np.float32)),
+                                    self.trt.PluginFieldType.FLOAT32)
+
+    def add_plugin(self, name, layer_name, fields, inputs):
+        creator = self.plugin_creator(name)
+        plugin = creator.create_plugin(layer_name, self.trt.PluginFieldCollection(fields))
+        if plugin is None:
+            raise TensorRTError(f"TensorRT plugin {name} refused the fields of layer {layer_name}")
+        layer = self.network.add_plugin_v2(inputs, plugin)
+        layer.name = layer_name
+        return layer
+
+    def name(self, layer, name):
+        layer.name = name
+        return layer.get_output(0)
+
+    # --- building blocks --------------------------------------------------------------------
+    def linear(self, x, kernel, bias, name):
+        """y = x @ kernel + bias on (seq, batch, in, 1, 1) -> (seq, batch, out, 1, 1).
+
+        int8 engines use a 1x1 convolution, which TensorRT quantizes with the calibrator;
+        the others a matrix multiply that TensorRT fuses with the bias and the reshapes.
+        """
+        trt, net = self.trt, self.network
+        n_in, n_out = kernel.shape
+        if self.precision == "int8":
+            conv = net.add_convolution_nd(x, n_out, (1, 1), self.weights(kernel.T),
+                                          self.weights(bias) if bias is not None else trt.Weights())
+            return self.name(conv, name)
+        flat = net.add_shuffle(x)
+        flat.reshape_dims = (0, 0, n_in)
+        flat.name = name + "_flatten"
+        w = net.add_constant((1, n_in, n_out), self.weights(kernel))
+        w.name = name + "_kernel"
+        y = self.name(net.add_matrix_multiply(flat.get_output(0), trt.MatrixOperation.NONE,
+                                              w.get_output(0), trt.MatrixOperation.NONE), name)
+        if bias is not None:
+            b = net.add_constant((1, 1, n_out), self.weights(bias))
+            b.name = name + "_bias"
+            y = self.name(net.add_elementwise(y, b.get_output(0), trt.ElementWiseOperation.SUM), name + "_add_bias")
+        back = net.add_shuffle(y)
+        back.reshape_dims = (0, 0, n_out, 1, 1)
+        return self.name(back, name + "_unflatten")
+
+    def fc_plugin(self, x, kernel, name):
+        """y = x @ kernel through the CustomFCPluginDynamic GEMM (the demo's --force-fc2-gemm)."""
+        fields = [self.field_int("out_dims", kernel.shape[1]), self.field_int("type_id", int(self.half)),
+                  self.field_floats("W", kernel)]
+        return self.add_plugin("CustomFCPluginDynamic", name, fields, [x]).get_output(0)
+
+    def skip_layer_norm(self, x, skip, gamma, beta, bias, name):
+        """LayerNorm(x + bias + skip) in one plugin."""
+        fields = [self.field_int("ld", self.config.hidden_size), self.field_int("type_id", int(self.half)),
+                  self.field_floats("beta", beta), self.field_floats("gamma", gamma)]
+        if bias is not None:
+            fields.append(self.field_floats("bias", bias))
+        return self.add_plugin("CustomSkipLayerNormPluginDynamic", name, fields, [x, skip]).get_output(0)
+
+    def constant(self, value, name):
+        c = self.network.add_constant((1, 1, 1, 1, 1), self.weights(np.array([value])))
+        return self.name(c, name)
+
+    def gelu(self, x, bias, name):
+        """GELU(x + bias), in the form the model was trained with.
+
+        tanh: TensorRT's GELU plugin (it implements the tanh form) where registered.
+        erf:  0.5 x (1 + erf(x / sqrt 2)) from elementwise layers, which TensorRT fuses.
+        """
+        trt, net = self.trt, self.network
+        if self.config.gelu == "tanh" and self.has_plugin("CustomGeluPluginDynamic"):
+            # The plugin copies its bias byte for byte in its own precision.
+            fields = [self.field_int("type_id", int(self.half)), self.field_floats("bias", bias, half=self.half)]
+            return self.add_plugin("CustomGeluPluginDynamic", name, fields, [x]).get_output(0)
+        b = net.add_constant((1, 1, bias.shape[0], 1, 1), self.weights(bias))
+        b.name = name + "_bias"
+        x = self.name(net.add_elementwise(x, b.get_output(0), trt.ElementWiseOperation.SUM), name + "_add_bias")
+        prod, add = trt.ElementWiseOperation.PROD, trt.ElementWiseOperation.SUM
+        if self.config.gelu == "erf":
+            scaled = self.name(net.add_elementwise(x, self.constant(1 / np.sqrt(2), name + "_c1"), prod), name + "_scale")
+            inner = self.name(net.add_unary(scaled, trt.UnaryOperation.ERF), name + "_erf")
+        else:
+            cube = self.name(net.add_elementwise(
+                self.name(net.add_elementwise(x, x, prod), name + "_sq"), x, prod), name + "_cube")
+            poly = self.name(net.add_elementwise(
+                x, self.name(net.add_elementwise(cube, self.constant(0.044715, name + "_c0"), prod), name + "_c0x3"),
+                add), name + "_poly")
+            scaled = self.name(net.add_elementwise(poly, self.constant(np.sqrt(2 / np.pi), name + "_c1"), prod),
+                               name + "_scale")
+            inner = self.name(net.add_activation(scaled, trt.ActivationType.TANH), name + "_tanh")
+        one_plus = self.name(net.add_elementwise(inner, self.constant(1.0, name + "_one"), add), name + "_1p")
+        half_x = self.name(net.add_elementwise(x, self.constant(0.5, name + "_half"), prod), name + "_halfx")
+        return self.name(net.add_elementwise(half_x, one_plus, prod), name)
+
+    # --- BERT ---------------------------------------------------------------------------------
+    def embeddings(self, weights, input_ids, segment_ids, input_mask):
+        """EmbLayerNorm plugin: (embeddings (seq, batch, hidden, 1, 1), mask for attention)."""
+        fields = [
+            self.field_floats("bert_embeddings_layernorm_beta", weights["embeddings.layer_norm.beta"]),
+            self.field_floats("bert_embeddings_layernorm_gamma", weights["embeddings.layer_norm.gamma"]),
+            self.field_floats("bert_embeddings_word_embeddings", weights["embeddings.word_embeddings"]),
+            self.field_floats("bert_embeddings_token_type_embeddings", weights["embeddings.token_type_embeddings"]),
+            self.field_floats("bert_embeddings_position_embeddings", weights["embeddings.position_embeddings"]),
+            self.field_int("output_fp16", int(self.half)),
+            # The mask output takes the packed form of the fused attention kernels only when the
+            # attention plugin runs in fp16, so both must agree.
+            self.field_int("mha_type_id", int(self.half)),
+        ]
+        layer = self.add_plugin("CustomEmbLayerNormPluginDynamic", "embeddings",
+                                fields, [input_ids, segment_ids, input_mask])
+        return layer.get_output(0), layer.get_output(1)
+
+    def attention(self, weights, prefix, x, mask):
+        """Multi-head self-attention: one QKV projection, then the QKVToContext plugin."""
+        cfg = self.config
+        heads, head_size, hidden = cfg.num_attention_heads, cfg.head_size, cfg.hidden_size
+        # The plugin reads each token's projection as [head][q, k, v][head_size].
+        kernels = np.stack([weights[f"{prefix}.attention.{p}.kernel"] for p in ("query", "key", "value")])
+        biases = np.stack([weights[f"{prefix}.attention.{p}.bias"] for p in ("query", "key", "value")])
+        qkv_kernel = kernels.reshape(3, hidden, heads, head_size).transpose(1, 2, 0, 3).reshape(hidden, 3 * hidden)
+        qkv_bias = biases.reshape(3, heads, head_size).transpose(1, 0, 2).reshape(3 * hidden)
+        qkv = self.linear(x, qkv_kernel, qkv_bias, prefix + "_qkv")
+        fields = [self.field_int("type_id", int(self.half)), self.field_int("hidden_size", hidden),
+                  self.field_int("num_heads", heads), self.field_int("has_mask", 1)]
+        return self.add_plugin("CustomQKVToContextPluginDynamic", prefix + "_qkv_to_context",
+                               fields, [qkv, mask]).get_output(0)
+
+    def encoder_layer(self, weights, index, x, mask):
+        """One transformer layer: attention and FFN, each closed by residual + LayerNorm."""
+        p = f"layer.{index}"
+        w = lambda name: weights[f"{p}.{name}"]  # noqa: E731
+        context = self.attention(weights, p, x, mask)
+        attention_out = self.linear(context, w("attention.output.kernel"), None, p + "_attention_output")
+        x = self.skip_layer_norm(attention_out, x, w("attention.layer_norm.gamma"), w("attention.layer_norm.beta"),
+                                 w("attention.output.bias"), p + "_attention_layer_norm")
+        intermediate = self.linear(x, w("intermediate.kernel"), None, p + "_intermediate")
+        activated = self.gelu(intermediate, w("intermediate.bias"), p + "_gelu")
+        if self.use_fc_plugin:
+            ffn_out = self.fc_plugin(activated, w("output.kernel"), p + "_output")
+        else:
+            ffn_out = self.linear(activated, w("output.kernel"), None, p + "_output")
+        return self.skip_layer_norm(ffn_out, x, w("output.layer_norm.gamma"), w("output.layer_norm.beta"),
+                                    w("output.bias"), p + "_output_layer_norm")
+
+    def squad_output(self, weights, x):
+        """Start and end logits per token, transposed back to (batch, seq, 2, 1, 1)."""
+        logits = self.linear(x, weights["qa.kernel"], weights["qa.bias"], "qa_outputs")
+        to_batch_major = self.network.add_shuffle(logits)
+        to_batch_major.first_transpose = (1, 0, 2, 3, 4)
+        return self.name(to_batch_major, "qa_outputs_transpose")
+
+    def bert_qa(self, weights, max_sequence_length, dynamic_sequence):
+        trt, net = self.trt, self.network
+        shape = (-1, -1 if dynamic_sequence else max_sequence_length)
+        inputs = []
+        for name in INPUT_NAMES:
+            t = net.add_input(name, trt.int32, shape)
+            to_seq_major = net.add_shuffle(t)
+            to_seq_major.first_transpose = (1, 0)
+            to_seq_major.name = name + "_transpose"
+            inputs.append(to_seq_major.get_output(0))
+        x, mask = self.embeddings(weights, *inputs)
+        for i in range(self.config.num_hidden_layers):
+            x = self.encoder_layer(weights, i, x, mask)
+        logits = self.squad_output(weights, x)
+        logits.name = OUTPUT_NAME
+        net.mark_output(logits)
+        logits.dtype = trt.float32
+        return net
+
+
+def create_network(trt, builder):
+    flags = 0
+    if hasattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH"):  # the default, and gone, after 8.x
+        flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    return builder.create_network(flags)
+
+
+def add_profiles(trt, builder, build_config, batch_sizes, sequence_lengths):
+    """One optimization profile per (batch size, sequence length): batch 1..B at sequence S, tuned for B."""
+    for seq in sorted(sequence_lengths):
+        for batch in sorted(batch_sizes):
+            profile = builder.create_optimization_profile()
+            for name in INPUT_NAMES:
+                profile.set_shape(name, (1, seq), (batch, seq), (batch, seq))
+            build_config.add_optimization_profile(profile)
+
+
+def builder_flag(trt, name):
+    """A precision flag of weakly typed networks, which TensorRT 11 removed."""
+    flag = getattr(trt.BuilderFlag, name, None)
+    if flag is None:
+        raise TensorRTError(f"TensorRT {trt.__version__} has no BuilderFlag.{name} (TensorRT 11 removed weak "
+                            "typing); build fp16/int8 engines with TensorRT 8.6 or 10.x")
+    return flag
+
+
+def disable_library_tactics(trt, build_config):
+    """TensorRT's own kernels only: no cuBLAS, cuBLASLt or cuDNN tactics (as the demo)."""
+    sources = build_config.get_tactic_sources()
+    for name in ("CUBLAS", "CUBLAS_LT", "CUDNN"):
+        source = getattr(trt.TacticSource, name, None)
+        if source is not None:
+            sources &= ~(1 << int(source))
+    build_config.set_tactic_sources(sources)
+
+
+def read_timing_cache(build_config, path):
+    data = b""
+    if path and os.path.exists(path):
+        with open(path, "rb") as f:
+            data = f.read()
+    cache = build_config.create_timing_cache(data)
+    build_config.set_timing_cache(cache, ignore_mismatch=False)
+
+
+def write_bytes(path, data):
+    """Write a file whole or not at all."""
+    tmp = os.fspath(path) + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def build_engine(args, config, weights):
+    trt = import_tensorrt()
+    logger = make_logger(trt, args.verbose)
+    builder = trt.Builder(logger)
+    network = create_network(trt, builder)
+    build_config = builder.create_builder_config()
+    build_config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, args.workspace_size << 20)
+    disable_library_tactics(trt, build_config)
+    precision = "int8" if args.int8 else "fp16" if args.fp16 else "fp32"
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        build_config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32 arithmetic, as the reference
+    if args.fp16 or args.int8:
+        build_config.set_flag(builder_flag(trt, "FP16"))
+    if args.strict:
+        build_config.set_flag(builder_flag(trt, "OBEY_PRECISION_CONSTRAINTS"))
+    read_timing_cache(build_config, args.timing_cache)
+
+    net = NetworkBuilder(trt, network, config, precision, use_fc_plugin=args.force_fc2_gemm)
+    net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
+    add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length)
+
+    calibrator = None
+    if args.int8:
+        from helpers.calibrator import make_calibrator
+        build_config.set_flag(builder_flag(trt, "INT8"))
+        seq = max(args.sequence_length)
+        calibrator = make_calibrator(args.calib_cache, args.squad_json, args.vocab_file, seq,
+                                     args.calib_num, args.max_query_length, args.doc_stride)
+        build_config.int8_calibrator = calibrator
+        profile = builder.create_optimization_profile()
+        for name in INPUT_NAMES:
+            profile.set_shape(name, (1, seq), (1, seq), (1, seq))
+        build_config.set_calibration_profile(profile)
+
+    start = time.time()
+    serialized = builder.build_serialized_network(network, build_config)
+    build_seconds = time.time() - start
+    if serialized is None:
+        raise TensorRTError("TensorRT could not build the engine; rerun with --verbose to see why")
+    if args.timing_cache:
+        write_bytes(args.timing_cache, memoryview(build_config.get_timing_cache().serialize()))
+    del net  # the weights may go now
+    return memoryview(serialized), precision, build_seconds, trt.__version__
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-m", "--ckpt", required=True,
+                   help="the checkpoint: a TF checkpoint prefix (model.ckpt-N), a Hugging Face model "
+                        "directory, or a weights file written by --export-weights (.npz)")
+    p.add_argument("-o", "--output", required=True,
+                   help="the engine file to write (or the .npz file with --export-weights)")
+    p.add_argument("-b", "--batch-size", type=int, action="append",
+                   help="batch size; repeat for several optimization profiles (default 1)")
+    p.add_argument("-s", "--sequence-length", type=int, action="append",
+                   help="sequence length; repeatable (default 128)")
+    p.add_argument("-c", "--config-dir",
+                   help="directory holding bert_config.json (default: beside the checkpoint)")
+    p.add_argument("-f", "--fp16", action="store_true", help="fp16 precision")
+    p.add_argument("-i", "--int8", action="store_true", help="int8 precision (fp16 where int8 is not supported)")
+    p.add_argument("-t", "--strict", action="store_true", help="make TensorRT obey the requested precisions")
+    p.add_argument("-w", "--workspace-size", type=int, default=2048, help="workspace memory pool in MiB")
+    p.add_argument("-j", "--squad-json", help="SQuAD JSON whose features calibrate int8 (use train, not dev)")
+    p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (for int8 calibration, and checked "
+                                              "against the model's vocabulary size)")
+    p.add_argument("-n", "--calib-num", type=int, default=100, help="number of features to calibrate on")
+    p.add_argument("-g", "--force-fc2-gemm", action="store_true",
+                   help="run each FFN's second projection through the CustomFCPluginDynamic GEMM")
+    p.add_argument("--calib-cache", help="int8 calibration cache, read if present, written otherwise "
+                                         "(default: OUTPUT.calib)")
+    p.add_argument("--timing-cache", help="TensorRT timing cache file, read if present and updated")
+    p.add_argument("--max-query-length", type=int, default=64, help="for calibration features")
+    p.add_argument("--doc-stride", type=int, default=128, help="for calibration features")
+    p.add_argument("--gelu", choices=("erf", "tanh"),
+                   help="override the GELU form given by the model config (hidden_act)")
+    p.add_argument("--export-weights", action="store_true",
+                   help="write the checkpoint as one framework-free .npz file and stop (no TensorRT needed)")
+    p.add_argument("--export-fp16", action="store_true", help="with --export-weights: store fp16 (half the size)")
+    p.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
+    args = p.parse_args(argv)
+    args.batch_size = args.batch_size or [1]
+    args.sequence_length = args.sequence_length or [128]
+    if args.calib_cache is None:
+        args.calib_cache = args.output + ".calib"
+    return args
+
+
+def check_arguments(args, config):
+    if min(args.batch_size) < 1 or min(args.sequence_length) < 1:
+        raise ValueError("batch sizes and sequence lengths must be positive")
+    if max(args.sequence_length) > config.max_position_embeddings:
+        raise ValueError(f"sequence length {max(args.sequence_length)} exceeds the model's "
+                         f"{config.max_position_embeddings} position embeddings")
+    if args.int8 and not os.path.exists(args.calib_cache) and not (args.squad_json and args.vocab_file):
+        raise ValueError(f"--int8 needs calibration data: -j SQUAD_JSON and -v VOCAB_FILE, or an existing "
+                         f"calibration cache ({args.calib_cache})")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        config_path = None
+        if args.config_dir:
+            config_path = next((os.path.join(args.config_dir, n) for n in ("bert_config.json", "config.json")
+                                if os.path.exists(os.path.join(args.config_dir, n))),
+                               os.path.join(args.config_dir, "bert_config.json"))
+        config, weights = load_weights(args.ckpt, config_path)
+        if args.gelu:
+            config = type(config)(**{**config.to_dict(), "gelu": args.gelu})
+        if args.vocab_file:
+            from helpers.tokenization import load_vocab
+            check_vocab(config, len(load_vocab(args.vocab_file)))
+        if args.export_weights:
+            save_weights(args.output, config, weights, np.float16 if args.export_fp16 else np.float32)
+            print(f"wrote {args.output}")
+            return 0
+        check_arguments(args, config)
+        engine, precision, seconds, version = build_engine(args, config, weights)
+        write_bytes(args.output, engine)
+        EngineInfo(tensorrt_version=version, precision=precision, batch_sizes=sorted(args.batch_size),
+                   sequence_lengths=sorted(args.sequence_length), model=config.to_dict(), gelu=config.gelu,
+                   source=os.path.basename(os.path.normpath(args.ckpt)),
+                   build_seconds=round(seconds, 1)).save(args.output)
+        print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
+              f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
+              f"{engine.nbytes / 2**20:.1f} MiB")
+        return 0
+    except (WeightsError, TensorRTError, ValueError, OSError) as e:
+        print(f"builder.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""INT8 post-training calibration on real SQuAD features.
+
+TensorRT runs the network in fp32 on a few hundred token windows and records the range of
+every activation; as in NVIDIA's demo, a legacy calibrator takes the 99.99th percentile of
+each range. The result goes to a calibration cache, which later builds read instead of
+calibrating again.
+"""
+import os
+
+import numpy as np
+
+from helpers.trt_common import TensorRTError, import_pycuda, import_tensorrt
+
+
+def calibration_features(squad_json, vocab_file, max_seq_length, count, max_query_length=64, doc_stride=128):
+    """The first `count` token windows of a SQuAD file, as three int32 [count, seq] arrays."""
+    from helpers.data_processing import convert_example_to_features, read_squad_examples
+    from helpers.tokenization import FullTokenizer
+
+    tokenizer = FullTokenizer(vocab_file, do_lower_case=True)
+    rows = []
+    for example in read_squad_examples(squad_json):
+        for f in convert_example_to_features(example, tokenizer, max_seq_length, doc_stride, max_query_length):
+            rows.append((f.input_ids, f.segment_ids, f.input_mask))
+            if len(rows) == count:
+                return tuple(np.stack(col).astype(np.int32) for col in zip(*rows))
+    if not rows:
+        raise ValueError(f"{squad_json} has no questions to calibrate on")
+    return tuple(np.stack(col).astype(np.int32) for col in zip(*rows))
+
+
+def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, max_query_length=64,
+                    doc_stride=128):
+    """A TensorRT calibrator feeding batches of one window; reads `cache_path` if it exists."""
+    trt = import_tensorrt()
+
+    class SquadCalibrator(trt.IInt8LegacyCalibrator):
+        def __init__(self):
+            trt.IInt8LegacyCalibrator.__init__(self)
+            self.features = None
+            self.position = 0
+            self.device = {}
+
+        def _load(self):
+            if squad_json is None or vocab_file is None:
+                raise TensorRTError(f"no calibration cache at {cache_path}: give -j SQUAD_JSON and -v VOCAB_FILE")
+            self.features = calibration_features(squad_json, vocab_file, max_seq_length, count,
+                                                 max_query_length, doc_stride)
+            cuda = import_pycuda()
+            self.cuda = cuda
+            self.device = {name: cuda.mem_alloc(4 * max_seq_length)
+                           for name in ("input_ids", "segment_ids", "input_mask")}
+
+        def get_batch_size(self):
+            return 1
+
+        def get_batch(self, names):
+            if self.features is None:
+                self._load()
+            if self.position >= len(self.features[0]):
+                return None
+            arrays = dict(zip(("input_ids", "segment_ids", "input_mask"), self.features))
+            for name in names:
+                self.cuda.memcpy_htod(self.device[name], np.ascontiguousarray(arrays[name][self.position]))
+            self.position += 1
+            return [int(self.device[name]) for name in names]
+
+        def read_calibration_cache(self):
+            if cache_path and os.path.exists(cache_path):
+                with open(cache_path, "rb") as f:
+                    return f.read()
+            return None
+
+        def write_calibration_cache(self, cache):
+            tmp = cache_path + ".tmp"
+            with open(tmp, "wb") as f:
+                f.write(bytes(cache))
+            os.replace(tmp, cache_path)
+
+        def get_quantile(self):
+            return 0.9999
+
+        def get_regression_cutoff(self):
+            return 1.0
+
+        def read_histogram_cache(self, length):
+            return None
+
+        def write_histogram_cache(self, data, length):
+            return None
+
+    return SquadCalibrator()

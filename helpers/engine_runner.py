@@ -1,0 +1,171 @@
+"""One way to run a BERT-QA engine, shared by inference.py, perf.py and the notebook.
+
+An EngineRunner deserializes an engine, checks it against the running TensorRT, and runs
+batches of (input_ids, segment_ids, input_mask) through the optimization profile that fits
+them: page-locked host buffers, device buffers, asynchronous copies and execute_async_v3 on
+one CUDA stream, with tensors addressed by name.
+"""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from helpers.trt_common import EngineInfo, TensorRTError, import_pycuda, import_tensorrt, make_logger
+
+INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The shapes one optimization profile serves: batch min..max at sequence min..max."""
+    index: int
+    min_batch: int
+    max_batch: int
+    min_sequence: int
+    max_sequence: int
+
+    def fits(self, batch, sequence):
+        return (self.min_batch <= batch <= self.max_batch
+                and self.min_sequence <= sequence <= self.max_sequence)
+
+    def __str__(self):
+        seq = (str(self.max_sequence) if self.min_sequence == self.max_sequence
+               else f"{self.min_sequence}-{self.max_sequence}")
+        return f"batch {self.min_batch}-{self.max_batch} at sequence {seq}"
+
+
+class ProfileBinding:
+    """An execution context bound to one profile, with buffers for its largest shapes."""
+
+    def __init__(self, trt, cuda, engine, profile, stream):
+        self.profile = profile
+        self.stream = stream
+        self.cuda = cuda
+        self.context = engine.create_execution_context()
+        if self.context is None:
+            raise TensorRTError("TensorRT could not create an execution context (out of GPU memory?)")
+        self.context.set_optimization_profile_async(profile.index, stream.handle)
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        self.outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        max_shape = (profile.max_batch, profile.max_sequence)
+        for name in INPUT_NAMES:
+            self.context.set_input_shape(name, max_shape)
+        self.host, self.device = {}, {}
+        for name in names:
+            shape = tuple(self.context.get_tensor_shape(name))
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            self.host[name] = cuda.pagelocked_empty(shape, dtype)
+            self.device[name] = cuda.mem_alloc(max(self.host[name].nbytes, 1))
+            self.context.set_tensor_address(name, int(self.device[name]))
+        self.shape = max_shape
+
+    def set_shape(self, batch, sequence):
+        """Tell the context the input shape; later copies move batch x sequence elements."""
+        if (batch, sequence) != self.shape:
+            for name in INPUT_NAMES:
+                self.context.set_input_shape(name, (batch, sequence))
+            self.shape = (batch, sequence)
+
+    def _view(self, name):
+        """The leading part of a host buffer that holds the current shape, contiguous."""
+        shape = tuple(self.context.get_tensor_shape(name))
+        size = int(np.prod(shape))
+        return self.host[name].reshape(-1)[:size].reshape(shape)
+
+    def stage_inputs(self, arrays):
+        for name, array in zip(INPUT_NAMES, arrays):
+            self._view(name)[...] = array
+
+    def copy_inputs_async(self):
+        for name in INPUT_NAMES:
+            self.cuda.memcpy_htod_async(self.device[name], self._view(name), self.stream)
+
+    def execute_async(self):
+        if not self.context.execute_async_v3(stream_handle=self.stream.handle):
+            raise TensorRTError("TensorRT failed to run the engine (execute_async_v3 returned False)")
+
+    def copy_outputs_async(self):
+        for name in self.outputs:
+            self.cuda.memcpy_dtoh_async(self._view(name), self.device[name], self.stream)
+
+    def output(self, name):
+        return self._view(name)
+
+
+class EngineRunner:
+    """Runs a BERT-QA engine: `start, end = runner(input_ids, segment_ids, input_mask)`."""
+
+    def __init__(self, engine_path, verbose=False):
+        engine_path = os.fspath(engine_path)
+        if not os.path.isfile(engine_path):
+            raise TensorRTError(f"engine file not found: {engine_path}; build one with builder.py")
+        self.trt = trt = import_tensorrt()
+        self.cuda = import_pycuda()
+        self.info = EngineInfo.load(engine_path)
+        if self.info and self.info.tensorrt_version != trt.__version__:
+            raise TensorRTError(
+                f"{engine_path} was built by TensorRT {self.info.tensorrt_version}, but this is TensorRT "
+                f"{trt.__version__}; rebuild the engine with builder.py here")
+        self.logger = make_logger(trt, verbose)
+        self.runtime = trt.Runtime(self.logger)
+        with open(engine_path, "rb") as f:
+            self.engine = self.runtime.deserialize_cuda_engine(f.read())
+        if self.engine is None:
+            raise TensorRTError(
+                f"TensorRT {trt.__version__} could not load {engine_path}: not an engine, or built by another "
+                "TensorRT version; rebuild it with builder.py")
+        missing = [n for n in INPUT_NAMES if n not in self._tensor_names()]
+        if missing:
+            raise TensorRTError(f"{engine_path} is not a BERT-QA engine from builder.py: no input {missing[0]}")
+        self.output_name = next(n for n in self._tensor_names()
+                                if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        self.profiles = [self._read_profile(i) for i in range(self.engine.num_optimization_profiles)]
+        self.stream = self.cuda.Stream()
+        self._bindings = {}
+
+    def _tensor_names(self):
+        return [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+
+    def _read_profile(self, index):
+        low, _, high = self.engine.get_tensor_profile_shape(INPUT_NAMES[0], index)
+        return Profile(index, low[0], high[0], low[1], high[1])
+
+    @property
+    def max_batch_size(self):
+        return max(p.max_batch for p in self.profiles)
+
+    @property
+    def sequence_lengths(self):
+        return sorted({p.max_sequence for p in self.profiles})
+
+    def profile_for(self, batch, sequence):
+        """The profile with the smallest batch range that serves (batch, sequence)."""
+        fitting = [p for p in self.profiles if p.fits(batch, sequence)]
+        if not fitting:
+            served = "; ".join(str(p) for p in self.profiles)
+            raise TensorRTError(f"batch {batch} at sequence {sequence} is outside the engine's profiles "
+                                f"({served}); rebuild with builder.py -b/-s, or use a smaller batch")
+        return min(fitting, key=lambda p: (p.max_batch, p.max_sequence))
+
+    def binding(self, batch, sequence):
+        """The context and buffers for (batch, sequence), created on first use."""
+        profile = self.profile_for(batch, sequence)
+        if profile.index not in self._bindings:
+            self._bindings[profile.index] = ProfileBinding(self.trt, self.cuda, self.engine, profile, self.stream)
+        b = self._bindings[profile.index]
+        b.set_shape(batch, sequence)
+        return b
+
+    def __call__(self, input_ids, segment_ids, input_mask):
+        """Start and end logits, float32 [batch, sequence] each."""
+        arrays = [np.ascontiguousarray(a, np.int32) for a in (input_ids, segment_ids, input_mask)]
+        if arrays[0].ndim != 2 or any(a.shape != arrays[0].shape for a in arrays):
+            raise ValueError("input_ids, segment_ids and input_mask must be [batch, sequence] arrays of one shape")
+        b = self.binding(*arrays[0].shape)
+        b.stage_inputs(arrays)
+        b.copy_inputs_async()
+        b.execute_async()
+        b.copy_outputs_async()
+        self.stream.synchronize()
+        logits = b.output(self.output_name).reshape(arrays[0].shape + (2,))
+        return logits[..., 0].copy(), logits[..., 1].copy()

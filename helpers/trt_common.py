@@ -1,0 +1,83 @@
+"""What builder.py and the engine runner share about TensorRT itself.
+
+TensorRT and pycuda are imported lazily, here and only here, so that everything that does not
+touch a GPU imports and runs on machines without them.
+"""
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+
+class TensorRTError(RuntimeError):
+    """A problem with TensorRT, a plugin, an engine or the GPU, told in one line."""
+
+
+def import_tensorrt():
+    try:
+        import tensorrt
+    except ImportError as e:
+        raise TensorRTError(
+            f"TensorRT's Python package is not importable ({e}); run inside NVIDIA's TensorRT "
+            "container or `pip install tensorrt`") from None
+    return tensorrt
+
+
+def import_pycuda():
+    """pycuda's driver module with a context on GPU 0 (pycuda.autoinit)."""
+    try:
+        import pycuda.autoinit  # noqa: F401  (creates the CUDA context)
+        import pycuda.driver as cuda
+    except ImportError as e:
+        raise TensorRTError(f"pycuda is not importable ({e}); `pip install pycuda`") from None
+    except Exception as e:  # pycuda raises its own errors when there is no usable GPU
+        raise TensorRTError(f"no usable CUDA GPU: {e}") from None
+    return cuda
+
+
+def make_logger(trt, verbose=False):
+    """A TensorRT logger with the standard plugins (EmbLayerNorm, QKVToContext, ...) registered."""
+    logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+    if not trt.init_libnvinfer_plugins(logger, ""):
+        raise TensorRTError("TensorRT's plugin library (libnvinfer_plugin) could not be loaded")
+    return logger
+
+
+def tensorrt_version(trt):
+    return trt.__version__
+
+
+@dataclass
+class EngineInfo:
+    """What builder.py records beside each engine, in ENGINE.json.
+
+    TensorRT refuses (or crashes on) engines built by another version; reading this first lets
+    the runner say so in one line instead.
+    """
+    tensorrt_version: str
+    precision: str
+    batch_sizes: list
+    sequence_lengths: list
+    model: dict = field(default_factory=dict)
+    gelu: str = ""
+    source: str = ""
+    build_seconds: float = 0.0
+
+    @staticmethod
+    def path_for(engine_path):
+        return os.fspath(engine_path) + ".json"
+
+    def save(self, engine_path):
+        path = self.path_for(engine_path)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(asdict(self), f, indent=1)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, engine_path):
+        """The sidecar of an engine, or None when there is none (an engine from elsewhere)."""
+        path = cls.path_for(engine_path)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return cls(**json.load(f))

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Measure the latency and throughput of a BERT-QA engine.
+
+As in NVIDIA's demo, inputs are random token ids copied to the GPU once and each iteration is
+timed on the GPU with CUDA events around the engine alone. A second pass times the same
+iterations with the host-to-device and device-to-host copies included.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from helpers.trt_common import TensorRTError
+
+
+def percentile(values, q):
+    return float(np.percentile(values, q))
+
+
+def time_iterations(cuda, stream, run, iterations, duration_s):
+    """GPU milliseconds of each call of run(), at least `iterations` of them, or `duration_s` seconds."""
+    start, end = cuda.Event(), cuda.Event()
+    times = []
+    deadline = time.monotonic() + (duration_s or 0)
+    while len(times) < iterations or time.monotonic() < deadline:
+        start.record(stream)
+        run()
+        end.record(stream)
+        end.synchronize()
+        times.append(start.time_till(end))
+    return np.array(times)
+
+
+def summarize(times_ms):
+    return {"mean_ms": float(times_ms.mean()), "p50_ms": percentile(times_ms, 50),
+            "p90_ms": percentile(times_ms, 90), "p95_ms": percentile(times_ms, 95),
+            "p99_ms": percentile(times_ms, 99), "iterations": int(times_ms.size)}
+
+
+def benchmark(runner, batch, sequence, iterations, warm_up, duration_s, seed, cuda_graph):
+    """One row of the latency table for (batch, sequence)."""
+    cuda = runner.cuda
+    rng = np.random.default_rng(seed)
+    vocab = runner.info.model.get("vocab_size", 30522) if runner.info else 30522
+    inputs = (rng.integers(0, vocab, (batch, sequence)), rng.integers(0, 2, (batch, sequence)),
+              np.ones((batch, sequence)))
+    binding = runner.binding(batch, sequence)
+    binding.stage_inputs([a.astype(np.int32) for a in inputs])
+    binding.copy_inputs_async()
+    binding.execute_async()
+    runner.stream.synchronize()
+
+    compute = binding.execute_async
+    if cuda_graph:
+        from helpers.cuda_graph import CudaGraph
+        compute = CudaGraph(runner.stream, binding.execute_async).launch
+
+    def end_to_end():
+        binding.copy_inputs_async()
+        compute()
+        binding.copy_outputs_async()
+
+    for _ in range(warm_up):
+        compute()
+    runner.stream.synchronize()
+    row = {"batch": batch, "sequence": sequence, "cuda_graph": bool(cuda_graph)}
+    row.update(summarize(time_iterations(cuda, runner.stream, compute, iterations, duration_s)))
+    row["throughput_seq_per_s"] = batch * 1000.0 / row["mean_ms"]
+    with_copies = summarize(time_iterations(cuda, runner.stream, end_to_end, iterations, duration_s))
+    row["with_copies_mean_ms"] = with_copies["mean_ms"]
+    row["with_copies_p99_ms"] = with_copies["p99_ms"]
+    return row
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-e", "--engine", required=True, help="engine built by builder.py")
+    p.add_argument("-b", "--batch-size", type=int, action="append",
+                   help="batch size; repeatable (default: the largest batch of each profile)")
+    p.add_argument("-s", "--sequence-length", type=int, action="append",
+                   help="sequence length; repeatable (default: every sequence length of the engine)")
+    p.add_argument("-i", "--iterations", type=int, default=200, help="timed iterations per row")
+    p.add_argument("-w", "--warm-up-runs", type=int, default=10, help="untimed runs before timing")
+    p.add_argument("-r", "--random-seed", type=int, default=12345, help="seed of the random inputs")
+    p.add_argument("-d", "--duration", type=float, default=0.0,
+                   help="time each row for at least this many seconds (and at least -i iterations)")
+    p.add_argument("--cuda-graph", action="store_true", help="replay each inference as a CUDA graph")
+    p.add_argument("--json", help="write the rows, with GPU and TensorRT versions, to this JSON file")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        from helpers.engine_runner import EngineRunner
+        runner = EngineRunner(args.engine)
+        sequences = args.sequence_length or runner.sequence_lengths
+        batches = args.batch_size or sorted({p.max_batch for p in runner.profiles})
+        gpu = runner.cuda.Device(0).name()
+        precision = runner.info.precision if runner.info else "unknown"
+        print(f"{args.engine}: {precision}, TensorRT {runner.trt.__version__}, {gpu}")
+        rows = []
+        for sequence in sequences:
+            for batch in batches:
+                row = benchmark(runner, batch, sequence, args.iterations, args.warm_up_runs, args.duration,
+                                args.random_seed, args.cuda_graph)
+                rows.append(row)
+                print(f"Running {row['iterations']} iterations with Batch Size: {batch}, Sequence Length: {sequence}"
+                      f"{' (CUDA graph)' if args.cuda_graph else ''}\n"
+                      f"\tAverage Time: {row['mean_ms']:.3f} ms\tp50: {row['p50_ms']:.3f} ms\t"
+                      f"p90: {row['p90_ms']:.3f} ms\t95th Percentile Time: {row['p95_ms']:.3f} ms\t"
+                      f"99th Percentile Time: {row['p99_ms']:.3f} ms\n"
+                      f"\tThroughput: {row['throughput_seq_per_s']:.1f} sequences/s\t"
+                      f"with copies: {row['with_copies_mean_ms']:.3f} ms average, "
+                      f"{row['with_copies_p99_ms']:.3f} ms p99")
+        if args.json:
+            report = {"engine": os.path.basename(args.engine), "gpu": gpu, "tensorrt": runner.trt.__version__,
+                      "precision": precision, "model": runner.info.model if runner.info else {}, "rows": rows}
+            tmp = args.json + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(report, f, indent=1)
+            os.replace(tmp, args.json)
+        return 0
+    except (TensorRTError, ValueError, OSError) as e:
+        print(f"perf.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Engines against the numpy reference, on a GPU with TensorRT (skipped elsewhere, with the reason).
+
+Engines are built once per session by builder.py into BERT_TRT_ENGINE_DIR (default: a temporary
+folder) and reused when already there. The models come from ../shared/models, or, on a machine
+without TensorFlow, from canonical weights files BERT_TRT_WEIGHTS_DIR/<model folder>.npz
+(`python builder.py -m MODEL -o DIR/<model folder>.npz --export-weights`).
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import HF_MODEL, REPO, SQUAD_DIR, TF_MODEL, require
+
+
+def gpu_unavailable_reason():
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "TensorRT is not installed"
+    try:
+        import pycuda.driver as cuda
+        cuda.init()
+        if cuda.Device.count() == 0:
+            return "no CUDA GPU"
+    except Exception as e:  # pycuda missing, or no driver
+        return f"no usable CUDA GPU ({e})"
+    return None
+
+
+REASON = gpu_unavailable_reason()
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=f"GPU tests: {REASON}")]
+
+TOLERANCE = {"fp32": 2e-3, "fp16": 5e-2}
+FEATURES = 200
+# A BERT-Base-shaped encoder (hidden 768, 12 heads of 64, intermediate 3072), 4 layers deep to
+# keep builds short; heads of 64 take the fused fp16 attention kernels at 128 and 384.
+BASE_SHAPED = dict(num_hidden_layers=4, hidden_size=768, num_attention_heads=12, intermediate_size=3072,
+                   vocab_size=30522)
+
+
+def weights_source(model_dir):
+    weights_dir = os.environ.get("BERT_TRT_WEIGHTS_DIR")
+    if weights_dir and (Path(weights_dir) / (model_dir.name + ".npz")).exists():
+        return Path(weights_dir) / (model_dir.name + ".npz")
+    require(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def engine_dir(tmp_path_factory):
+    folder = os.environ.get("BERT_TRT_ENGINE_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        return Path(folder)
+    return tmp_path_factory.mktemp("engines")
+
+
+@pytest.fixture(scope="session")
+def base_shaped_weights(engine_dir):
+    from helpers.weights import BertConfig, random_weights, save_weights
+
+    path = engine_dir / "random-base-shaped-l4.npz"
+    if not path.exists():
+        config = BertConfig(**BASE_SHAPED)
+        weights = random_weights(config, seed=7)
+        # Larger than BERT's init (std 0.02) so that activations and logits (std ~2) spread and a
+        # layout error shows far above the tolerance.
+        for name, w in weights.items():
+            if name.endswith("kernel") or "embeddings" in name:
+                w *= 4.0
+        weights["qa.kernel"] *= 10.0
+        save_weights(path, config, weights)
+    return path
+
+
+def build(engine_dir, source, name, precision, batches=(8,), sequences=(128, 384)):
+    """Build (or reuse) an engine with builder.py; return its path."""
+    engine = engine_dir / f"{name}-{precision}-b{'_'.join(map(str, batches))}-s{'_'.join(map(str, sequences))}.engine"
+    if engine.exists():
+        return engine
+    cmd = [sys.executable, str(REPO / "builder.py"), "-m", str(source), "-o", str(engine),
+           "--timing-cache", str(engine_dir / "timing.cache")]
+    cmd += sum((["-b", str(b)] for b in batches), []) + sum((["-s", str(s)] for s in sequences), [])
+    if precision == "fp16":
+        cmd.append("--fp16")
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return engine
+
+
+def dev_features(vocab_file, sequence_length, count=FEATURES):
+    from helpers.data_processing import convert_example_to_features, read_squad_examples
+    from helpers.tokenization import FullTokenizer
+
+    tokenizer = FullTokenizer(str(vocab_file))
+    rows = []
+    for example in read_squad_examples(str(require(SQUAD_DIR / "dev-v1.1.json"))):
+        for f in convert_example_to_features(example, tokenizer, sequence_length, 128, 64):
+            rows.append((f.input_ids, f.segment_ids, f.input_mask))
+        if len(rows) >= count:
+            break
+    return [np.stack(col)[:count].astype(np.int32) for col in zip(*rows)]
+
+
+def max_logit_difference(runner, reference, inputs, batch):
+    """Largest |engine - reference| over start and end logits of real (unpadded) tokens."""
+    worst = 0.0
+    for i in range(0, len(inputs[0]), batch):
+        rows = [a[i:i + batch] for a in inputs]
+        got = runner(*rows)
+        want = reference(*rows)
+        valid = rows[2].astype(bool)
+        for g, w in zip(got, want):
+            assert np.isfinite(g[valid]).all()
+            worst = max(worst, float(np.abs(g - w)[valid].max()))
+    return worst
+
+
+MODELS = {"tf-12x32": TF_MODEL, "hf-6x64": HF_MODEL, "base-shaped": None}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("model", list(MODELS))
+def test_engine_matches_numpy_reference(model, precision, engine_dir, base_shaped_weights, record_property):
+    from helpers.engine_runner import EngineRunner
+    from helpers.reference import ReferenceModel
+    from helpers.weights import load_weights
+
+    source = base_shaped_weights if MODELS[model] is None else weights_source(MODELS[model])
+    vocab = require((MODELS[model] or HF_MODEL) / "vocab.txt")
+    engine = build(engine_dir, source, model, precision)
+    config, weights = load_weights(source)
+    reference = ReferenceModel(config, weights)
+    runner = EngineRunner(engine)
+    for sequence_length in (128, 384):
+        inputs = dev_features(vocab, sequence_length)
+        diff = max_logit_difference(runner, reference, inputs, batch=8)
+        print(f"{model} {precision} seq {sequence_length}: max |logit diff| {diff:.2e} over {FEATURES} features")
+        record_property(f"max_diff_{sequence_length}", diff)
+        assert diff <= TOLERANCE[precision]
+
+
+def test_profiles_serve_every_batch_size(engine_dir):
+    from helpers.engine_runner import EngineRunner
+    from helpers.reference import ReferenceModel
+    from helpers.trt_common import TensorRTError
+    from helpers.weights import load_weights
+
+    source = weights_source(HF_MODEL)
+    engine = build(engine_dir, source, "hf-6x64", "fp16", batches=(1, 8, 32), sequences=(128,))
+    runner = EngineRunner(engine)
+    assert [p.max_batch for p in runner.profiles] == [1, 8, 32]
+    config, weights = load_weights(source)
+    reference = ReferenceModel(config, weights)
+    inputs = dev_features(HF_MODEL / "vocab.txt", 128, count=32)
+    for batch in range(1, 33):
+        expected = min(b for b in (1, 8, 32) if b >= batch)
+        assert runner.profile_for(batch, 128).max_batch == expected
+        diff = max_logit_difference(runner, reference, [a[:batch] for a in inputs], batch)
+        assert diff <= TOLERANCE["fp16"], (batch, diff)
+    with pytest.raises(TensorRTError, match="outside the engine's profiles"):
+        runner(*[np.zeros((33, 128), np.int32)] * 3)
+    with pytest.raises(TensorRTError, match="outside the engine's profiles"):
+        runner(*[np.zeros((1, 200), np.int32)] * 3)
+
+
+def test_engine_from_another_tensorrt_is_refused(engine_dir, tmp_path):
+    import json
+
+    from helpers.engine_runner import EngineRunner
+    from helpers.trt_common import TensorRTError
+
+    engine = build(engine_dir, weights_source(HF_MODEL), "hf-6x64", "fp16", batches=(1, 8, 32), sequences=(128,))
+    copy = tmp_path / "old.engine"
+    copy.write_bytes(engine.read_bytes())
+    info = json.loads(Path(str(engine) + ".json").read_text())
+    info["tensorrt_version"] = "7.1.3"
+    Path(str(copy) + ".json").write_text(json.dumps(info))
+    with pytest.raises(TensorRTError, match="built by TensorRT 7.1.3"):
+        EngineRunner(copy)
+    garbage = tmp_path / "garbage.engine"
+    garbage.write_bytes(b"not an engine" * 100)
+    with pytest.raises(TensorRTError, match="could not load"):
+        EngineRunner(garbage)
