@@ -44,8 +44,12 @@ class NetworkBuilder:
         self.config = config
         self.precision = precision
         self.half = precision in ("fp16", "int8")  # the plugins run in fp16 in int8 engines too
+        # The fused fp16 attention kernels exist for heads of 64 only; other head sizes run the
+        # attention plugin in fp32 (its mask input then counts valid tokens instead).
+        self.half_attention = self.half and config.head_size == 64
         self.use_fc_plugin = use_fc_plugin
         self.arrays = []
+        self.plugins = []
         self.registry = trt.get_plugin_registry()
 
     def keep(self, array):
@@ -89,6 +93,7 @@ class NetworkBuilder:
         plugin = creator.create_plugin(layer_name, self.trt.PluginFieldCollection(fields))
         if plugin is None:
             raise TensorRTError(f"TensorRT plugin {name} refused the fields of layer {layer_name}")
+        self.plugins.append(plugin)  # the network refers to it until the network is destroyed
         layer = self.network.add_plugin_v2(inputs, plugin)
         layer.name = layer_name
         return layer
@@ -186,7 +191,7 @@ class NetworkBuilder:
             self.field_int("output_fp16", int(self.half)),
             # The mask output takes the packed form of the fused attention kernels only when the
             # attention plugin runs in fp16, so both must agree.
-            self.field_int("mha_type_id", int(self.half)),
+            self.field_int("mha_type_id", int(self.half_attention)),
         ]
         layer = self.add_plugin("CustomEmbLayerNormPluginDynamic", "embeddings",
                                 fields, [input_ids, segment_ids, input_mask])
@@ -202,7 +207,7 @@ class NetworkBuilder:
         qkv_kernel = kernels.reshape(3, hidden, heads, head_size).transpose(1, 2, 0, 3).reshape(hidden, 3 * hidden)
         qkv_bias = biases.reshape(3, heads, head_size).transpose(1, 0, 2).reshape(3 * hidden)
         qkv = self.linear(x, qkv_kernel, qkv_bias, prefix + "_qkv")
-        fields = [self.field_int("type_id", int(self.half)), self.field_int("hidden_size", hidden),
+        fields = [self.field_int("type_id", int(self.half_attention)), self.field_int("hidden_size", hidden),
                   self.field_int("num_heads", heads), self.field_int("has_mask", 1)]
         return self.add_plugin("CustomQKVToContextPluginDynamic", prefix + "_qkv_to_context",
                                fields, [qkv, mask]).get_output(0)
@@ -344,9 +349,14 @@ def build_engine(args, config, weights):
     if serialized is None:
         raise TensorRTError("TensorRT could not build the engine; rerun with --verbose to see why")
     if args.timing_cache:
-        write_bytes(args.timing_cache, memoryview(build_config.get_timing_cache().serialize()))
-    del net  # the weights may go now
-    return memoryview(serialized), precision, build_seconds, trt.__version__
+        write_bytes(args.timing_cache, bytes(build_config.get_timing_cache().serialize()))
+    engine = bytes(serialized)
+    # TensorRT objects go in the reverse order of their creation: the network still points at
+    # the plugins and weight arrays that NetworkBuilder holds, so it must go first.
+    del serialized
+    net.network = network = None
+    del net, calibrator, build_config, builder
+    return engine, precision, build_seconds, trt.__version__
 
 
 def parse_args(argv=None):
@@ -429,7 +439,7 @@ def main(argv=None):
                    build_seconds=round(seconds, 1)).save(args.output)
         print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
-              f"{engine.nbytes / 2**20:.1f} MiB")
+              f"{len(engine) / 2**20:.1f} MiB")
         return 0
     except (WeightsError, TensorRTError, ValueError, OSError) as e:
         print(f"builder.py: error: {e}", file=sys.stderr)

@@ -5,6 +5,7 @@ batches of (input_ids, segment_ids, input_mask) through the optimization profile
 them: page-locked host buffers, device buffers, asynchronous copies and execute_async_v3 on
 one CUDA stream, with tensors addressed by name.
 """
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -122,6 +123,15 @@ class EngineRunner:
         self.profiles = [self._read_profile(i) for i in range(self.engine.num_optimization_profiles)]
         self.stream = self.cuda.Stream()
         self._bindings = {}
+        atexit.register(self.close)  # before pycuda's own exit handler drops the CUDA context
+
+    def close(self):
+        """Free contexts, engine and runtime in that order (TensorRT crashes on another order)."""
+        for binding in self._bindings.values():
+            binding.context = None
+        self._bindings = {}
+        self.engine = None
+        self.runtime = None
 
     def _tensor_names(self):
         return [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
