@@ -38,12 +38,12 @@ class NetworkBuilder:
     is built.
     """
 
-    def __init__(self, trt, network, config, precision, use_fc_plugin=False):
+    def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False):
         self.trt = trt
         self.network = network
         self.config = config
         self.precision = precision
-        self.half = precision in ("fp16", "int8")  # the plugins run in fp16 in int8 engines too
+        self.half = half_plugins  # fp16 and int8 engines run the plugins in fp16
         # The fused fp16 attention kernels exist for heads of 64 only; other head sizes run the
         # attention plugin in fp32 (its mask input then counts valid tokens instead).
         self.half_attention = self.half and config.head_size == 64
@@ -309,29 +309,27 @@ def write_bytes(path, data):
     os.replace(tmp, path)
 
 
-def build_engine(args, config, weights):
-    trt = import_tensorrt()
-    logger = make_logger(trt, args.verbose)
+def serialize_network(trt, logger, args, config, weights, precision, half_plugins):
+    """Build one network into a serialized engine: (engine bytes, build seconds)."""
     builder = trt.Builder(logger)
     network = create_network(trt, builder)
     build_config = builder.create_builder_config()
     build_config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, args.workspace_size << 20)
     disable_library_tactics(trt, build_config)
-    precision = "int8" if args.int8 else "fp16" if args.fp16 else "fp32"
     if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         build_config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32 arithmetic, as the reference
-    if args.fp16 or args.int8:
+    if half_plugins:
         build_config.set_flag(builder_flag(trt, "FP16"))
     if args.strict:
         build_config.set_flag(builder_flag(trt, "OBEY_PRECISION_CONSTRAINTS"))
     read_timing_cache(build_config, args.timing_cache)
 
-    net = NetworkBuilder(trt, network, config, precision, use_fc_plugin=args.force_fc2_gemm)
+    net = NetworkBuilder(trt, network, config, precision, half_plugins, use_fc_plugin=args.force_fc2_gemm)
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
     add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length)
 
     calibrator = None
-    if args.int8:
+    if precision == "int8":
         from helpers.calibrator import make_calibrator
         build_config.set_flag(builder_flag(trt, "INT8"))
         seq = max(args.sequence_length)
@@ -356,7 +354,23 @@ def build_engine(args, config, weights):
     del serialized
     net.network = network = None
     del net, calibrator, build_config, builder
-    return engine, precision, build_seconds, trt.__version__
+    return engine, build_seconds
+
+
+def build_engine(args, config, weights):
+    """(engine bytes, precision, build seconds, TensorRT version)."""
+    trt = import_tensorrt()
+    logger = make_logger(trt, args.verbose)
+    precision = "int8" if args.int8 else "fp16" if args.fp16 else "fp32"
+    seconds = 0.0
+    if precision == "int8" and not os.path.exists(args.calib_cache):
+        # Calibration runs the network in fp32, where plugins fixed to fp16 find no formats
+        # ("could not find any supported formats"). So an fp32-plugin twin of the network, with
+        # the same layers and tensor names, is calibrated first; only its cache is kept.
+        _, seconds = serialize_network(trt, logger, args, config, weights, precision, half_plugins=False)
+    engine, build_seconds = serialize_network(trt, logger, args, config, weights, precision,
+                                              half_plugins=precision != "fp32")
+    return engine, precision, seconds + build_seconds, trt.__version__
 
 
 def parse_args(argv=None):

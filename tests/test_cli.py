@@ -150,3 +150,12 @@ def test_notebook_runs_headless_on_the_cpu(tf_model, tmp_path):
     assert "numpy reference model on the CPU" in printed
     assert printed.count("A: ") == 4
     assert "low latency and" in printed  # "What does TensorRT deliver?"
+
+
+def test_long_question_is_cut_with_a_one_line_warning(hf_model):
+    result = run("inference.py", "-m", hf_model, "-s", 64, "--max-query-length", 8, "-p", PASSAGE,
+                 "-q", "which team from the american football conference played in super bowl fifty?")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "inference.py: warning: question question-0 has 13 tokens; using its first 8 (max_query_length)"]
+    assert "Answer: '" in result.stdout

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Merge perf.py and pytorch_perf.py results into one CSV, a Markdown table and a plot.
+
+Each engine row gets the PyTorch time of the same model, batch and sequence length measured in
+the same run (the better of eager and CUDA graph), the ratio, and the fraction of the dense fp16
+matrix-product rate that the engine's matrix products reach:
+
+    FLOPs = batch x (L x (24 S H^2 + 4 S^2 H) + 4 S H)       (matrix products and the QA head)
+
+    python scripts/benchmark_report.py results/*.perf.json results/*.torch.json -o results/benchmark
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+
+
+def bert_flops(model, batch, sequence):
+    layers, hidden = model["num_hidden_layers"], model["hidden_size"]
+    per_layer = 24 * sequence * hidden ** 2 + 4 * sequence ** 2 * hidden
+    return batch * (layers * per_layer + 4 * sequence * hidden)
+
+
+def model_name(model):
+    return {768: "base", 1024: "large"}.get(model.get("hidden_size"), f"h{model.get('hidden_size')}")
+
+
+def load(paths):
+    engines, torch_runs = [], []
+    for path in paths:
+        with open(path) as f:
+            report = json.load(f)
+        (torch_runs if "torch" in report else engines).append(report)
+    return engines, torch_runs
+
+
+def merge(engines, torch_runs):
+    best_torch, gemm = {}, None
+    for run in torch_runs:
+        gemm = max(gemm or 0.0, run["gemm_fp16_tflops"])
+        for row in run["rows"]:
+            key = (run["model"], row["batch"], row["sequence"])
+            best_torch[key] = min(best_torch.get(key, float("inf")), row["mean_ms"])
+    rows = []
+    for report in engines:
+        name = model_name(report["model"])
+        for r in report["rows"]:
+            flops = bert_flops(report["model"], r["batch"], r["sequence"])
+            torch_ms = best_torch.get((name, r["batch"], r["sequence"]))
+            tflops = flops / (r["mean_ms"] / 1000) / 1e12
+            rows.append({
+                "model": name, "precision": report["precision"], "sequence": r["sequence"], "batch": r["batch"],
+                "cuda_graph": r["cuda_graph"], "mean_ms": r["mean_ms"], "p95_ms": r["p95_ms"], "p99_ms": r["p99_ms"],
+                "with_copies_ms": r["with_copies_mean_ms"], "throughput_seq_per_s": r["throughput_seq_per_s"],
+                "tflops": tflops, "fraction_of_fp16_gemm": tflops / gemm if gemm else None,
+                "torch_fp16_ms": torch_ms, "speedup_vs_torch": torch_ms / r["mean_ms"] if torch_ms else None,
+                "gpu": report["gpu"], "tensorrt": report["tensorrt"]})
+    return rows, gemm
+
+
+def fmt(value, digits=2):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(rows, gemm):
+    lines = [f"Dense fp16 GEMM rate measured in the same run: {fmt(gemm, 0)} TFLOP/s.", "",
+             "| model | precision | seq | batch | graph | mean ms | p95 ms | p99 ms | with copies ms | seq/s "
+             "| TFLOP/s | of GEMM rate | PyTorch fp16 ms | TensorRT vs PyTorch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["precision"], r["sequence"], r["batch"], r["cuda_graph"])):
+        frac = r["fraction_of_fp16_gemm"]
+        lines.append(f"| {r['model']} | {r['precision']} | {r['sequence']} | {r['batch']} | "
+                     f"{'yes' if r['cuda_graph'] else 'no'} | {fmt(r['mean_ms'], 3)} | {fmt(r['p95_ms'], 3)} | "
+                     f"{fmt(r['p99_ms'], 3)} | {fmt(r['with_copies_ms'], 3)} | {fmt(r['throughput_seq_per_s'], 0)} | "
+                     f"{fmt(r['tflops'], 0)} | {'-' if frac is None else f'{frac:.0%}'} | "
+                     f"{fmt(r['torch_fp16_ms'], 3)} | {fmt(r['speedup_vs_torch'])}x |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (latency, throughput) = plt.subplots(1, 2, figsize=(13, 5))
+    groups = sorted({(r["model"], r["precision"], r["sequence"]) for r in rows if not r["cuda_graph"]})
+    for group in groups:
+        points = sorted((r["batch"], r["mean_ms"], r["throughput_seq_per_s"]) for r in rows
+                        if (r["model"], r["precision"], r["sequence"]) == group and not r["cuda_graph"])
+        label = f"{group[0]} {group[1]} S={group[2]}"
+        latency.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        throughput.plot([p[0] for p in points], [p[2] for p in points], marker="o", label=label)
+    for axis, title in ((latency, "latency (ms, mean)"), (throughput, "throughput (sequences/s)")):
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xlabel("batch size")
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+    throughput.legend(fontsize=8)
+    gpu = rows[0]["gpu"] if rows else ""
+    fig.suptitle(f"BERT-QA TensorRT {rows[0]['tensorrt'] if rows else ''} on {gpu} (random weights)")
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=110)
+    os.replace(path + ".tmp.png", path)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("results", nargs="+", help="JSON files from perf.py --json and pytorch_perf.py --json")
+    p.add_argument("-o", "--output", required=True, help="output prefix: writes PREFIX.csv, PREFIX.md, PREFIX.png")
+    args = p.parse_args(argv)
+    try:
+        engines, torch_runs = load(args.results)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"benchmark_report.py: error: {e}", file=sys.stderr)
+        return 2
+    rows, gemm = merge(engines, torch_runs)
+    if not rows:
+        print("benchmark_report.py: error: no perf.py results among the inputs", file=sys.stderr)
+        return 2
+    with open(args.output + ".csv.tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(args.output + ".csv.tmp", args.output + ".csv")
+    with open(args.output + ".md.tmp", "w") as f:
+        f.write(markdown(rows, gemm))
+    os.replace(args.output + ".md.tmp", args.output + ".md")
+    plot(rows, args.output + ".png")
+    print(markdown(rows, gemm))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The latency sweep of NVIDIA's demo: BERT-Base and BERT-Large, sequence 128 and 384, batch 1 to
+# 128, fp16, fp32 and int8. Builds what is missing (random weights: fine for latency, not for
+# answers), times each engine with perf.py, times the same models in PyTorch fp16 in the same run,
+# and writes RESULTS/benchmark.{csv,md,png}.
+#
+# Usage: scripts/inference_benchmark.sh [-m "base large"] [-s "128 384"] [-p "fp16 fp32 int8"]
+#            [-b "1 2 4 8 12 16 24 32 64 128"] [-o RESULTS] [-t TORCH_PYTHON] [-i ITERATIONS] [-g]
+# -t: a Python with PyTorch and transformers for the comparison (skipped when not given).
+# -g: also time each engine replayed as a CUDA graph. int8 is calibrated on -j SQUAD_JSON with -v VOCAB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+models="base large" seqs="128 384" precisions="fp16 fp32 int8" batches="1 2 4 8 12 16 24 32 64 128"
+results=results torch_python="" iterations=200 graph=0 squad_json="" vocab=""
+while getopts "m:s:p:b:o:t:i:j:v:gh" opt; do
+    case "$opt" in
+        m) models=$OPTARG ;; s) seqs=$OPTARG ;; p) precisions=$OPTARG ;; b) batches=$OPTARG ;;
+        o) results=$OPTARG ;; t) torch_python=$OPTARG ;; i) iterations=$OPTARG ;; g) graph=1 ;;
+        j) squad_json=$OPTARG ;; v) vocab=$OPTARG ;;
+        h) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+mkdir -p "$results/engines"
+batch_flags=()
+for b in $batches; do batch_flags+=(-b "$b"); done
+
+for model in $models; do
+    weights="$results/engines/random-$model.npz"
+    [[ -f $weights ]] || python -m helpers.weights random "$model" "$weights" --fp16
+    for seq in $seqs; do
+        for precision in $precisions; do
+            engine="$results/engines/$model-$precision-s$seq.engine"
+            flags=()
+            case "$precision" in
+                fp16) flags=(--fp16) ;;
+                fp32) ;;
+                int8) flags=(--int8 --calib-cache "$results/engines/$model-s$seq.calib")
+                      [[ -n $squad_json ]] && flags+=(-j "$squad_json" -v "$vocab") ;;
+                *) echo "inference_benchmark.sh: error: unknown precision $precision" >&2; exit 2 ;;
+            esac
+            if [[ ! -f $engine ]]; then
+                python builder.py -m "$weights" -o "$engine" -s "$seq" "${batch_flags[@]}" \
+                    --timing-cache "$results/engines/timing.cache" "${flags[@]}"
+            fi
+            python perf.py -e "$engine" -s "$seq" "${batch_flags[@]}" -i "$iterations" \
+                --json "$results/$model-$precision-s$seq.perf.json"
+            if (( graph )); then
+                python perf.py -e "$engine" -s "$seq" "${batch_flags[@]}" -i "$iterations" --cuda-graph \
+                    --json "$results/$model-$precision-s$seq-graph.perf.json"
+            fi
+        done
+        if [[ -n $torch_python ]]; then
+            "$torch_python" scripts/pytorch_perf.py --model "$model" -s "$seq" "${batch_flags[@]}" \
+                --json "$results/$model-s$seq.torch.json"
+        fi
+    done
+done
+python scripts/benchmark_report.py "$results"/*.json -o "$results/benchmark"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build engines of one model in several precisions, answer all of SQuAD v1.1 dev with each,
+# score the predictions and append one CSV row per engine:
+#   model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt
+#
+# Usage: scripts/squad_accuracy.sh -m CHECKPOINT -v VOCAB -d DEV_JSON [-c CALIB_JSON]
+#            [-p "fp32 fp16 int8"] [-s 384] [-b 32] [-n 500] [-o OUTDIR] [-r RESULTS_CSV]
+# -c is the SQuAD file whose features calibrate int8 (use train, never dev).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+ckpt="" vocab="" dev="" calib="" precisions="fp32 fp16" seq=384 batch=32 calib_num=500 outdir=engines results=""
+while getopts "m:v:d:c:p:s:b:n:o:r:h" opt; do
+    case "$opt" in
+        m) ckpt=$OPTARG ;; v) vocab=$OPTARG ;; d) dev=$OPTARG ;; c) calib=$OPTARG ;;
+        p) precisions=$OPTARG ;; s) seq=$OPTARG ;; b) batch=$OPTARG ;; n) calib_num=$OPTARG ;;
+        o) outdir=$OPTARG ;; r) results=$OPTARG ;;
+        h) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+if [[ -z $ckpt || -z $vocab || -z $dev ]]; then
+    echo "squad_accuracy.sh: error: -m CHECKPOINT, -v VOCAB and -d DEV_JSON are required (-h for help)" >&2
+    exit 2
+fi
+name=$(basename "${ckpt%/}")
+name=${name%.npz}
+mkdir -p "$outdir"
+results=${results:-$outdir/accuracy.csv}
+[[ -f $results ]] || echo "model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt" >"$results"
+
+for precision in $precisions; do
+    engine="$outdir/$name-$precision-s$seq.engine"
+    flags=()
+    case "$precision" in
+        fp16) flags=(--fp16) ;;
+        int8) flags=(--int8 --calib-num "$calib_num" --calib-cache "$outdir/$name-s$seq.calib")
+              [[ -n $calib ]] && flags+=(-j "$calib") ;;
+        fp32) ;;
+        *) echo "squad_accuracy.sh: error: unknown precision $precision (fp32, fp16 or int8)" >&2; exit 2 ;;
+    esac
+    python builder.py -m "$ckpt" -o "$engine" -b "$batch" -s "$seq" -v "$vocab" \
+        --timing-cache "$outdir/timing.cache" "${flags[@]}"
+    predictions="$outdir/$name-$precision-s$seq.predictions.json"
+    python inference.py -e "$engine" -v "$vocab" -s "$seq" -b "$batch" -sq "$dev" -o "$predictions" --no-progress
+    scores=$(python squad/evaluate-v1.1.py "$dev" "$predictions")
+    echo "$name $precision: $scores"
+    python - "$engine" "$scores" "$name" "$precision" "$seq" >>"$results" <<'EOF'
+import json, sys
+engine, scores, name, precision, seq = sys.argv[1:]
+info = json.load(open(engine + ".json"))
+s = json.loads(scores)
+print(f"{name},{precision},{seq},{s['exact_match']:.3f},{s['f1']:.3f},{info['build_seconds']},{info['tensorrt_version']}")
+EOF
+done

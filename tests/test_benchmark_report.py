@@ -1,0 +1,59 @@
+"""scripts/benchmark_report.py: the FLOP count behind the "fraction of the GEMM rate" column, and
+the merge of engine and PyTorch timings."""
+import importlib.util
+import json
+
+import pytest
+
+from conftest import REPO
+from helpers.weights import BERT_BASE, BERT_LARGE, expected_shapes
+
+
+def load_report_module():
+    spec = importlib.util.spec_from_file_location("benchmark_report", REPO / "scripts" / "benchmark_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def flops_from_weight_shapes(config, batch, sequence):
+    """2 x rows x in x out for every kernel of the network, plus QK^T and PV per layer."""
+    total = 0
+    for name, shape in expected_shapes(config).items():
+        if name.endswith(".kernel"):
+            total += 2 * sequence * shape[0] * shape[1]
+    total += config.num_hidden_layers * 2 * (2 * sequence * sequence * config.hidden_size)
+    return batch * total
+
+
+@pytest.mark.parametrize("config", [BERT_BASE, BERT_LARGE], ids=["base", "large"])
+@pytest.mark.parametrize("batch,sequence", [(1, 128), (128, 384)])
+def test_flop_count_matches_the_weight_shapes(config, batch, sequence):
+    report = load_report_module()
+    assert report.bert_flops(config.to_dict(), batch, sequence) == flops_from_weight_shapes(config, batch, sequence)
+
+
+def test_merge_compares_like_with_like(tmp_path):
+    report = load_report_module()
+    model = BERT_BASE.to_dict()
+    engine = {"engine": "e", "gpu": "GPU", "tensorrt": "8.6.1", "precision": "fp16", "model": model,
+              "rows": [{"batch": 8, "sequence": 128, "cuda_graph": False, "mean_ms": 2.0, "p95_ms": 2.1,
+                        "p99_ms": 2.2, "with_copies_mean_ms": 2.5, "throughput_seq_per_s": 4000.0}]}
+    torch_run = {"model": "base", "torch": "2.11", "gpu": "GPU", "gemm_fp16_tflops": 500.0,
+                 "rows": [{"batch": 8, "sequence": 128, "cuda_graph": False, "mean_ms": 5.0},
+                          {"batch": 8, "sequence": 128, "cuda_graph": True, "mean_ms": 3.0},
+                          {"batch": 1, "sequence": 128, "cuda_graph": True, "mean_ms": 0.5}]}
+    paths = []
+    for i, content in enumerate((engine, torch_run)):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(content))
+    assert report.main([str(p) for p in paths] + ["-o", str(tmp_path / "bench")]) == 0
+    rows, gemm = report.merge(*report.load(paths))
+    (row,) = rows
+    assert row["torch_fp16_ms"] == 3.0  # the better of eager and graph, same batch and sequence
+    assert row["speedup_vs_torch"] == pytest.approx(1.5)
+    tflops = report.bert_flops(model, 8, 128) / 2e-3 / 1e12
+    assert row["tflops"] == pytest.approx(tflops)
+    assert row["fraction_of_fp16_gemm"] == pytest.approx(tflops / 500.0)
+    for suffix in (".csv", ".md", ".png"):
+        assert (tmp_path / ("bench" + suffix)).stat().st_size > 0
