@@ -212,38 +212,46 @@ def _check_layer_count(source, names, layer_pattern: str, config: BertConfig) ->
 # Google BERT TensorFlow checkpoints
 
 
+# Where each canonical piece lives in the two checkpoint layouts: (Google TF scope, Hugging Face module).
+EMBEDDING_TABLES = ("word_embeddings", "position_embeddings", "token_type_embeddings")
+LINEAR_SUBLAYERS = {
+    "attention.query": ("attention/self/query", "attention.self.query"),
+    "attention.key": ("attention/self/key", "attention.self.key"),
+    "attention.value": ("attention/self/value", "attention.self.value"),
+    "attention.output": ("attention/output/dense", "attention.output.dense"),
+    "intermediate": ("intermediate/dense", "intermediate.dense"),
+    "output": ("output/dense", "output.dense"),
+}
+LAYER_NORMS = {
+    "attention.layer_norm": ("attention/output/LayerNorm", "attention.output.LayerNorm"),
+    "output.layer_norm": ("output/LayerNorm", "output.LayerNorm"),
+}
+
+
+def _checkpoint_names(config, embeddings, layer, style, sep, table_suffix, kernel_bias, gamma_beta, qa):
+    """Canonical name -> checkpoint name, for one layout (style 0: TF, 1: Hugging Face)."""
+    names = {f"embeddings.{table}": f"{embeddings}{sep}{table}{table_suffix}" for table in EMBEDDING_TABLES}
+    names["embeddings.layer_norm.gamma"] = f"{embeddings}{sep}LayerNorm{sep}{gamma_beta[0]}"
+    names["embeddings.layer_norm.beta"] = f"{embeddings}{sep}LayerNorm{sep}{gamma_beta[1]}"
+    for i in range(config.num_hidden_layers):
+        for ours, places in LINEAR_SUBLAYERS.items():
+            names[f"layer.{i}.{ours}.kernel"] = f"{layer(i)}{sep}{places[style]}{sep}{kernel_bias[0]}"
+            names[f"layer.{i}.{ours}.bias"] = f"{layer(i)}{sep}{places[style]}{sep}{kernel_bias[1]}"
+        for ours, places in LAYER_NORMS.items():
+            names[f"layer.{i}.{ours}.gamma"] = f"{layer(i)}{sep}{places[style]}{sep}{gamma_beta[0]}"
+            names[f"layer.{i}.{ours}.beta"] = f"{layer(i)}{sep}{places[style]}{sep}{gamma_beta[1]}"
+    names["qa.kernel"], names["qa.bias"] = qa
+    return names
+
+
 def tf_variable_names(config: BertConfig) -> dict:
     """Canonical name -> TensorFlow variable name in a Google BERT SQuAD checkpoint.
 
     Only cls/squad/output_weights is stored (out, in) and gets transposed; TF kernels are (in, out).
     """
-    names = {
-        "embeddings.word_embeddings": "bert/embeddings/word_embeddings",
-        "embeddings.position_embeddings": "bert/embeddings/position_embeddings",
-        "embeddings.token_type_embeddings": "bert/embeddings/token_type_embeddings",
-        "embeddings.layer_norm.gamma": "bert/embeddings/LayerNorm/gamma",
-        "embeddings.layer_norm.beta": "bert/embeddings/LayerNorm/beta",
-    }
-    for i in range(config.num_hidden_layers):
-        canonical, tf = f"layer.{i}", f"bert/encoder/layer_{i}"
-        sublayers = {
-            "attention.query": "attention/self/query",
-            "attention.key": "attention/self/key",
-            "attention.value": "attention/self/value",
-            "attention.output": "attention/output/dense",
-            "intermediate": "intermediate/dense",
-            "output": "output/dense",
-        }
-        for ours, theirs in sublayers.items():
-            names[f"{canonical}.{ours}.kernel"] = f"{tf}/{theirs}/kernel"
-            names[f"{canonical}.{ours}.bias"] = f"{tf}/{theirs}/bias"
-        for ours, theirs in (("attention.layer_norm", "attention/output/LayerNorm"),
-                             ("output.layer_norm", "output/LayerNorm")):
-            names[f"{canonical}.{ours}.gamma"] = f"{tf}/{theirs}/gamma"
-            names[f"{canonical}.{ours}.beta"] = f"{tf}/{theirs}/beta"
-    names["qa.kernel"] = "cls/squad/output_weights"
-    names["qa.bias"] = "cls/squad/output_bias"
-    return names
+    return _checkpoint_names(config, "bert/embeddings", lambda i: f"bert/encoder/layer_{i}", 0, "/", "",
+                             ("kernel", "bias"), ("gamma", "beta"),
+                             ("cls/squad/output_weights", "cls/squad/output_bias"))
 
 
 def tf_checkpoint_prefix(path) -> Path:
@@ -317,33 +325,9 @@ def hf_tensor_names(config: BertConfig, prefix: str = "bert.") -> dict:
 
     Hugging Face stores Linear weights (out, in); every kernel here gets transposed.
     """
-    names = {
-        "embeddings.word_embeddings": f"{prefix}embeddings.word_embeddings.weight",
-        "embeddings.position_embeddings": f"{prefix}embeddings.position_embeddings.weight",
-        "embeddings.token_type_embeddings": f"{prefix}embeddings.token_type_embeddings.weight",
-        "embeddings.layer_norm.gamma": f"{prefix}embeddings.LayerNorm.weight",
-        "embeddings.layer_norm.beta": f"{prefix}embeddings.LayerNorm.bias",
-    }
-    for i in range(config.num_hidden_layers):
-        canonical, hf = f"layer.{i}", f"{prefix}encoder.layer.{i}"
-        sublayers = {
-            "attention.query": "attention.self.query",
-            "attention.key": "attention.self.key",
-            "attention.value": "attention.self.value",
-            "attention.output": "attention.output.dense",
-            "intermediate": "intermediate.dense",
-            "output": "output.dense",
-        }
-        for ours, theirs in sublayers.items():
-            names[f"{canonical}.{ours}.kernel"] = f"{hf}.{theirs}.weight"
-            names[f"{canonical}.{ours}.bias"] = f"{hf}.{theirs}.bias"
-        for ours, theirs in (("attention.layer_norm", "attention.output.LayerNorm"),
-                             ("output.layer_norm", "output.LayerNorm")):
-            names[f"{canonical}.{ours}.gamma"] = f"{hf}.{theirs}.weight"
-            names[f"{canonical}.{ours}.beta"] = f"{hf}.{theirs}.bias"
-    names["qa.kernel"] = "qa_outputs.weight"
-    names["qa.bias"] = "qa_outputs.bias"
-    return names
+    return _checkpoint_names(config, f"{prefix}embeddings", lambda i: f"{prefix}encoder.layer.{i}", 1, ".",
+                             ".weight", ("weight", "bias"), ("weight", "bias"),
+                             ("qa_outputs.weight", "qa_outputs.bias"))
 
 
 def _safetensors_files(directory: Path) -> list:

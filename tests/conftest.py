@@ -32,3 +32,16 @@ def tf_model():
 @pytest.fixture
 def hf_model():
     return require(HF_MODEL)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The uncased BERT WordPiece tokenizer of the test models."""
+    from helpers.tokenization import FullTokenizer
+    return FullTokenizer(str(require(TF_MODEL / "vocab.txt")))
+
+
+@pytest.fixture(scope="session")
+def dev_examples():
+    from helpers.data_processing import read_squad_examples
+    return read_squad_examples(require(SQUAD_DIR / "dev-v1.1.json"))

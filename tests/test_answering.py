@@ -9,24 +9,13 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SQUAD_DIR, TF_MODEL, require
 from helpers.answering import AnsweringError, answer_examples, write_predictions
-from helpers.data_processing import (Prediction, convert_example_to_features, get_predictions,
-                                     read_squad_examples)
+from helpers.data_processing import Prediction, convert_example_to_features, get_predictions
 from helpers.tokenization import BasicTokenizer, FullTokenizer
 
 MAX_SEQ_LENGTH = 128
 DOC_STRIDE = 64
 
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return FullTokenizer(str(require(TF_MODEL / "vocab.txt")))
-
-
-@pytest.fixture(scope="module")
-def dev_examples():
-    return read_squad_examples(require(SQUAD_DIR / "dev-v1.1.json"))
 
 
 def fake_logits(input_ids, segment_ids, input_mask):

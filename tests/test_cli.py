@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import HF_MODEL, REPO, SQUAD_DIR, TF_MODEL, require
+from conftest import REPO
 
 
 def run(script, *args, stdin=None):

@@ -10,22 +10,12 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import SQUAD_DIR, TF_MODEL, require
+from conftest import TF_MODEL
 from helpers.data_processing import (FeatureError, QuestionTruncatedWarning, SquadExample,
                                      SquadFormatError, compute_softmax, context_to_doc_tokens,
                                      convert_example_to_features, get_final_text,
                                      get_predictions, read_squad_examples)
-from helpers.tokenization import FullTokenizer
 
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return FullTokenizer(str(require(TF_MODEL / "vocab.txt")))
-
-
-@pytest.fixture(scope="module")
-def dev_examples():
-    return read_squad_examples(require(SQUAD_DIR / "dev-v1.1.json"))
 
 
 # ---------------------------------------------------------------- reading SQuAD files
