@@ -43,7 +43,7 @@ for model in $models; do
             esac
             if [[ ! -f $engine ]]; then
                 python builder.py -m "$weights" -o "$engine" -s "$seq" "${batch_flags[@]}" \
-                    --timing-cache "$results/engines/timing.cache" "${flags[@]}"
+                    --timing-cache "$engine.timing_cache" "${flags[@]}"
             fi
             python perf.py -e "$engine" -s "$seq" "${batch_flags[@]}" -i "$iterations" \
                 --json "$results/$model-$precision-s$seq.perf.json"

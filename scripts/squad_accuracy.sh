@@ -41,7 +41,7 @@ for precision in $precisions; do
         *) echo "squad_accuracy.sh: error: unknown precision $precision (fp32, fp16 or int8)" >&2; exit 2 ;;
     esac
     python builder.py -m "$ckpt" -o "$engine" -b "$batch" -s "$seq" -v "$vocab" \
-        --timing-cache "$outdir/timing.cache" "${flags[@]}"
+        --timing-cache "$engine.timing_cache" "${flags[@]}"
     predictions="$outdir/$name-$precision-s$seq.predictions.json"
     python inference.py -e "$engine" -v "$vocab" -s "$seq" -b "$batch" -sq "$dev" -o "$predictions" --no-progress
     scores=$(python squad/evaluate-v1.1.py "$dev" "$predictions")
