@@ -366,8 +366,10 @@ def build_engine(args, config, weights):
     if precision == "int8" and not os.path.exists(args.calib_cache):
         # Calibration runs the network in fp32, where plugins fixed to fp16 find no formats
         # ("could not find any supported formats"). So an fp32-plugin twin of the network, with
-        # the same layers and tensor names, is calibrated first; only its cache is kept.
-        _, seconds = serialize_network(trt, logger, args, config, weights, precision, half_plugins=False)
+        # the same layers and tensor names, is calibrated first; only its cache is kept (its
+        # timing cache would not fit the real network).
+        twin_args = argparse.Namespace(**{**vars(args), "timing_cache": None})
+        _, seconds = serialize_network(trt, logger, twin_args, config, weights, precision, half_plugins=False)
     engine, build_seconds = serialize_network(trt, logger, args, config, weights, precision,
                                               half_plugins=precision != "fp32")
     return engine, precision, seconds + build_seconds, trt.__version__
