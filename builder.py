@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from helpers.files import write_atomically
 from helpers.trt_common import EngineInfo, TensorRTError, import_tensorrt, make_logger
 from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
 
@@ -301,14 +302,6 @@ def read_timing_cache(build_config, path):
     build_config.set_timing_cache(cache, ignore_mismatch=False)
 
 
-def write_bytes(path, data):
-    """Write a file whole or not at all."""
-    tmp = os.fspath(path) + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def serialize_network(trt, logger, args, config, weights, precision, half_plugins):
     """Build one network into a serialized engine: (engine bytes, build seconds)."""
     builder = trt.Builder(logger)
@@ -347,7 +340,7 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
     if serialized is None:
         raise TensorRTError("TensorRT could not build the engine; rerun with --verbose to see why")
     if args.timing_cache:
-        write_bytes(args.timing_cache, bytes(build_config.get_timing_cache().serialize()))
+        write_atomically(args.timing_cache, bytes(build_config.get_timing_cache().serialize()))
     engine = bytes(serialized)
     # TensorRT objects go in the reverse order of their creation: the network still points at
     # the plugins and weight arrays that NetworkBuilder holds, so it must go first.
@@ -448,7 +441,7 @@ def main(argv=None):
             return 0
         check_arguments(args, config)
         engine, precision, seconds, version = build_engine(args, config, weights)
-        write_bytes(args.output, engine)
+        write_atomically(args.output, engine)
         EngineInfo(tensorrt_version=version, precision=precision, batch_sizes=sorted(args.batch_size),
                    sequence_lengths=sorted(args.sequence_length), model=config.to_dict(), gelu=config.gelu,
                    source=os.path.basename(os.path.normpath(args.ckpt)),

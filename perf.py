@@ -6,13 +6,13 @@ timed on the GPU with CUDA events around the engine alone. A second pass times t
 iterations with the host-to-device and device-to-host copies included.
 """
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
+from helpers.files import write_json_atomically
 from helpers.trt_common import TensorRTError
 
 
@@ -119,10 +119,7 @@ def main(argv=None):
         if args.json:
             report = {"engine": os.path.basename(args.engine), "gpu": gpu, "tensorrt": runner.trt.__version__,
                       "precision": precision, "model": runner.info.model if runner.info else {}, "rows": rows}
-            tmp = args.json + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(report, f, indent=1)
-            os.replace(tmp, args.json)
+            write_json_atomically(args.json, report)
         return 0
     except (TensorRTError, ValueError, OSError) as e:
         print(f"perf.py: error: {e}", file=sys.stderr)

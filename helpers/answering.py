@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from helpers.data_processing import convert_example_to_features, get_predictions
-from helpers.squad_metrics import write_json_atomically
+from helpers.files import write_json_atomically
 
 
 class AnsweringError(ValueError):

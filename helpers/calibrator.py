@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from helpers.files import write_atomically
 from helpers.trt_common import TensorRTError, import_pycuda, import_tensorrt
 
 
@@ -72,10 +73,7 @@ def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, m
             return None
 
         def write_calibration_cache(self, cache):
-            tmp = cache_path + ".tmp"
-            with open(tmp, "wb") as f:
-                f.write(bytes(cache))
-            os.replace(tmp, cache_path)
+            write_atomically(cache_path, bytes(cache))
 
         def get_quantile(self):
             return 0.9999

@@ -14,7 +14,6 @@ the official v2.0 script crash in its HasAns/NoAns breakdown).
 """
 import collections
 import json
-import os
 import re
 import string
 from pathlib import Path
@@ -252,20 +251,3 @@ def load_na_probs(path):
         raise EvaluationError(f"no-answer probability file {path} must be a JSON object "
                               f"mapping question ids to numbers")
     return na_probs
-
-
-def write_json_atomically(path, obj):
-    """Write obj as JSON to path whole or not at all: a temp file beside it, then a rename.
-
-    Raises OSError (with the temp file removed) when the folder is missing or not writable.
-    """
-    path = Path(path)
-    temp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp_path, "w", encoding="utf-8") as file:
-            json.dump(obj, file, indent=2, ensure_ascii=False)
-            file.write("\n")
-        os.replace(temp_path, path)
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise

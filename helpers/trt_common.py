@@ -7,6 +7,8 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from helpers.files import write_json_atomically
+
 
 class TensorRTError(RuntimeError):
     """A problem with TensorRT, a plugin, an engine or the GPU, told in one line."""
@@ -67,11 +69,7 @@ class EngineInfo:
         return os.fspath(engine_path) + ".json"
 
     def save(self, engine_path):
-        path = self.path_for(engine_path)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(asdict(self), f, indent=1)
-        os.replace(tmp, path)
+        write_json_atomically(self.path_for(engine_path), asdict(self))
 
     @classmethod
     def load(cls, engine_path):

@@ -15,11 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from helpers.files import write_json_atomically  # noqa: E402
 from helpers.squad_metrics import (EvaluationError, evaluate_v2,  # noqa: E402
                                    has_answer_by_id, load_dataset, load_na_probs,
                                    load_predictions, missing_predictions,
-                                   precision_recall_curve, raw_scores_v2,
-                                   write_json_atomically)
+                                   precision_recall_curve, raw_scores_v2)
 
 
 def parse_args(argv):
