@@ -283,12 +283,31 @@ def builder_flag(trt, name):
     return flag
 
 
-def disable_library_tactics(trt, build_config):
-    """TensorRT's own kernels only: no cuBLAS, cuBLASLt or cuDNN tactics (as the demo)."""
+LIBRARY_TACTICS = ("CUBLAS", "CUBLAS_LT", "CUDNN")
+
+
+def parse_tactic_sources(text):
+    """--tactic-sources: comma-separated library names to allow, e.g. "cublas_lt" or "cublas,cublas_lt"."""
+    names = [n.strip().upper() for n in (text or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in LIBRARY_TACTICS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown tactic source {unknown[0].lower()}; choose from "
+                                         f"{', '.join(n.lower() for n in LIBRARY_TACTICS)}")
+    return names
+
+
+def set_tactic_sources(trt, build_config, allowed=()):
+    """TensorRT's own kernels, plus the libraries in `allowed` (none by default, as the demo)."""
     sources = build_config.get_tactic_sources()
-    for name in ("CUBLAS", "CUBLAS_LT", "CUDNN"):
+    for name in LIBRARY_TACTICS:
         source = getattr(trt.TacticSource, name, None)
-        if source is not None:
+        if source is None:
+            if name in allowed:
+                raise TensorRTError(f"TensorRT {trt.__version__} has no {name.lower()} tactics")
+            continue
+        if name in allowed:
+            sources |= 1 << int(source)
+        else:
             sources &= ~(1 << int(source))
     build_config.set_tactic_sources(sources)
 
@@ -308,7 +327,9 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
     network = create_network(trt, builder)
     build_config = builder.create_builder_config()
     build_config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, args.workspace_size << 20)
-    disable_library_tactics(trt, build_config)
+    set_tactic_sources(trt, build_config, args.tactic_sources)
+    if hasattr(trt, "ProfilingVerbosity"):  # layer formats for the engine inspector (perf.py --layer-profile)
+        build_config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         build_config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32 arithmetic, as the reference
     if half_plugins:
@@ -316,6 +337,10 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
     if args.strict:
         build_config.set_flag(builder_flag(trt, "OBEY_PRECISION_CONSTRAINTS"))
     read_timing_cache(build_config, args.timing_cache)
+    if args.optimization_level is not None:
+        if not hasattr(build_config, "builder_optimization_level"):
+            raise TensorRTError(f"TensorRT {trt.__version__} has no builder optimization levels (8.6 and later)")
+        build_config.builder_optimization_level = args.optimization_level
 
     net = NetworkBuilder(trt, network, config, precision, half_plugins, use_fc_plugin=args.force_fc2_gemm)
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
@@ -356,12 +381,19 @@ def build_engine(args, config, weights):
     logger = make_logger(trt, args.verbose)
     precision = "int8" if args.int8 else "fp16" if args.fp16 else "fp32"
     seconds = 0.0
+    if precision == "int8":
+        # The calibrator copies features with pycuda: its CUDA context must be current before
+        # TensorRT creates its streams, or calibration fails with "invalid resource handle".
+        from helpers.trt_common import import_pycuda
+        import_pycuda()
     if precision == "int8" and not os.path.exists(args.calib_cache):
         # Calibration runs the network in fp32, where plugins fixed to fp16 find no formats
         # ("could not find any supported formats"). So an fp32-plugin twin of the network, with
         # the same layers and tensor names, is calibrated first; only its cache is kept (its
         # timing cache would not fit the real network).
-        twin_args = argparse.Namespace(**{**vars(args), "timing_cache": None})
+        # The twin's engine is thrown away, so it gets one batch-1 profile and the fastest search.
+        twin_args = argparse.Namespace(**{**vars(args), "timing_cache": None, "batch_size": [1],
+                                          "optimization_level": 0})
         _, seconds = serialize_network(trt, logger, twin_args, config, weights, precision, half_plugins=False)
     engine, build_seconds = serialize_network(trt, logger, args, config, weights, precision,
                                               half_plugins=precision != "fp32")
@@ -393,6 +425,12 @@ def parse_args(argv=None):
                    help="run each FFN's second projection through the CustomFCPluginDynamic GEMM")
     p.add_argument("--calib-cache", help="int8 calibration cache, read if present, written otherwise "
                                          "(default: OUTPUT.calib)")
+    p.add_argument("--optimization-level", type=int, choices=range(6), metavar="{0..5}",
+                   help="TensorRT's builder optimization level: lower builds faster, higher searches "
+                        "more kernels (TensorRT's default: 3)")
+    p.add_argument("--tactic-sources", type=parse_tactic_sources, default=[],
+                   help="libraries whose kernels TensorRT may also time, comma-separated: cublas, "
+                        "cublas_lt, cudnn (default: none, TensorRT's own kernels only)")
     p.add_argument("--timing-cache", help="TensorRT timing cache file, read if present and updated")
     p.add_argument("--max-query-length", type=int, default=64, help="for calibration features")
     p.add_argument("--doc-stride", type=int, default=128, help="for calibration features")
@@ -445,7 +483,10 @@ def main(argv=None):
         EngineInfo(tensorrt_version=version, precision=precision, batch_sizes=sorted(args.batch_size),
                    sequence_lengths=sorted(args.sequence_length), model=config.to_dict(), gelu=config.gelu,
                    source=os.path.basename(os.path.normpath(args.ckpt)),
-                   build_seconds=round(seconds, 1)).save(args.output)
+                   build_seconds=round(seconds, 1),
+                   build_options={"tactic_sources": [n.lower() for n in args.tactic_sources],
+                                  "optimization_level": args.optimization_level,
+                                  "force_fc2_gemm": args.force_fc2_gemm, "strict": args.strict}).save(args.output)
         print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
               f"{len(engine) / 2**20:.1f} MiB")

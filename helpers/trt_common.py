@@ -63,6 +63,7 @@ class EngineInfo:
     gelu: str = ""
     source: str = ""
     build_seconds: float = 0.0
+    build_options: dict = field(default_factory=dict)  # what else shaped the kernels: tactics, level, FC plugin
 
     @staticmethod
     def path_for(engine_path):
