@@ -75,6 +75,47 @@ def benchmark(runner, batch, sequence, iterations, warm_up, duration_s, seed, cu
     return row
 
 
+def profile_layers(runner, batch, sequence, runs):
+    """Mean time of each engine layer over `runs` runs, from TensorRT's profiler.
+
+    Called after the timed rows: the profiler slows every later run of its context down.
+    """
+    from helpers.layer_profile import make_profiler
+
+    binding = runner.binding(batch, sequence)
+    timer = make_profiler(runner.trt)
+    binding.context.profiler = timer
+    for _ in range(runs):
+        binding.execute_async()
+        runner.stream.synchronize()
+    return binding, timer.layer_times()
+
+
+def layer_report(runner, batch, sequence, runs):
+    """Per-layer times, their sum per part of BERT, and each layer's precision (engine inspector)."""
+    from helpers.layer_profile import inspect_engine, layer_precisions, summarize_parts
+
+    binding, times = profile_layers(runner, batch, sequence, runs)
+    precisions = layer_precisions(inspect_engine(runner.trt, runner.engine, binding.context))
+    time_by_precision = {}
+    for t in times:
+        precision = precisions.get(t.name, "unknown")
+        time_by_precision[precision] = time_by_precision.get(precision, 0.0) + t.mean_ms
+    return {"batch": batch, "sequence": sequence, "runs": runs,
+            "parts": [{"part": part, "ms": ms, "share": share} for part, ms, share in summarize_parts(times)],
+            "ms_by_precision": time_by_precision,
+            "layers": [{"name": t.name, "ms": t.mean_ms, "precision": precisions.get(t.name)} for t in times]}
+
+
+def print_layer_report(report):
+    total = sum(p["ms"] for p in report["parts"])
+    print(f"Per-layer profile, batch {report['batch']}, sequence {report['sequence']} "
+          f"(TensorRT profiler, {report['runs']} runs; {total:.3f} ms in all, profiler overhead included):")
+    for p in report["parts"]:
+        print(f"\t{p['part']:<32} {p['ms']:8.3f} ms  {p['share']:6.1%}")
+    print("\tby precision: " + ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(report["ms_by_precision"].items())))
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("-e", "--engine", required=True, help="engine built by builder.py")
@@ -89,6 +130,9 @@ def parse_args(argv=None):
                    help="time each row for at least this many seconds (and at least -i iterations)")
     p.add_argument("--cuda-graph", action="store_true", help="replay each inference as a CUDA graph")
     p.add_argument("--json", help="write the rows, with GPU and TensorRT versions, to this JSON file")
+    p.add_argument("--layer-profile", action="store_true",
+                   help="after timing, profile each layer with TensorRT's profiler and print where the time "
+                        "goes and in which precision (added to --json)")
     return p.parse_args(argv)
 
 
@@ -116,9 +160,17 @@ def main(argv=None):
                       f"\tThroughput: {row['throughput_seq_per_s']:.1f} sequences/s\t"
                       f"with copies: {row['with_copies_mean_ms']:.3f} ms average, "
                       f"{row['with_copies_p99_ms']:.3f} ms p99")
+        layer_reports = []
+        if args.layer_profile:
+            for row in rows:
+                layer_reports.append(layer_report(runner, row["batch"], row["sequence"], max(args.iterations // 10, 10)))
+                print_layer_report(layer_reports[-1])
         if args.json:
             report = {"engine": os.path.basename(args.engine), "gpu": gpu, "tensorrt": runner.trt.__version__,
-                      "precision": precision, "model": runner.info.model if runner.info else {}, "rows": rows}
+                      "precision": precision, "model": runner.info.model if runner.info else {},
+                      "build_options": runner.info.build_options if runner.info else {}, "rows": rows}
+            if layer_reports:
+                report["layer_profiles"] = layer_reports
             write_json_atomically(args.json, report)
         return 0
     except (TensorRTError, ValueError, OSError) as e:

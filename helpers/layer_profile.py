@@ -1,0 +1,119 @@
+"""Where an engine spends its time, layer by layer, and in which precision each layer runs.
+
+TensorRT names each engine layer after the network layers it fused (builder.py names every layer
+after its place in BERT: `layer.3_qkv`, `layer.3_qkv_to_context`, ...), so the times its profiler
+reports can be summed per part of the model: the projections, the attention, GELU, LayerNorm.
+The engine inspector lists each layer's tensor formats (int8, fp16, fp32) when the engine was
+built with detailed profiling verbosity, which builder.py sets.
+"""
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+# Checked in order: the first pattern found in a layer's name gives its part of the model (a
+# fused layer that spans several parts, such as a Myelin graph, counts toward the first).
+PARTS = (
+    ("format conversions", "reformat"),
+    ("attention (QKVToContext)", "_qkv_to_context"),
+    ("QKV projection", "_qkv"),
+    ("attention output projection", "_attention_output"),
+    ("LayerNorm (SkipLayerNorm)", "_layer_norm"),
+    ("FFN up-projection + GELU", "_intermediate"),
+    ("FFN up-projection + GELU", "_gelu"),
+    ("QA head", "qa_outputs"),
+    ("FFN down-projection", "_output"),
+    ("embeddings (EmbLayerNorm)", "embeddings"),
+    ("input transposes", "_transpose"),
+)
+PRECISIONS = (("int8", ("int8",)), ("fp16", ("fp16", "half")), ("fp32", ("fp32", "float")))
+
+
+def model_part(layer_name):
+    """The part of BERT a (possibly fused) engine layer belongs to, from its name."""
+    lower = layer_name.lower()
+    for part, pattern in PARTS:
+        if pattern in lower:
+            return part
+    return "other"
+
+
+@dataclass
+class LayerTime:
+    name: str
+    mean_ms: float
+
+
+def summarize_parts(layer_times):
+    """[(part, ms, share of the total)] from [LayerTime], largest first."""
+    totals = defaultdict(float)
+    for t in layer_times:
+        totals[model_part(t.name)] += t.mean_ms
+    whole = sum(totals.values()) or 1.0
+    return sorted(((part, ms, ms / whole) for part, ms in totals.items()), key=lambda row: -row[1])
+
+
+def precision_of(text):
+    """int8, fp16 or fp32 from an inspector format string such as 'Row major linear FP16 format'."""
+    lower = text.lower()
+    for precision, words in PRECISIONS:
+        if any(re.search(rf"\b{w}\b", lower) for w in words):
+            return precision
+    return None
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def layer_precisions(engine_information):
+    """{layer name: lowest precision among its outputs} from the inspector's JSON.
+
+    Layers without format details (an engine built without detailed verbosity) are left out.
+    """
+    layers = json.loads(engine_information).get("Layers", [])
+    result = {}
+    order = [p for p, _ in PRECISIONS]
+    for layer in layers:
+        if not isinstance(layer, dict):
+            continue  # names only: the engine was built without detailed profiling verbosity
+        found = {precision_of(s) for s in _strings(layer.get("Outputs", []))} - {None}
+        if found:
+            result[layer.get("Name", "?")] = min(found, key=order.index)
+    return result
+
+
+def make_profiler(trt):
+    """A TensorRT profiler that adds up each layer's time over several runs."""
+
+    class LayerTimer(trt.IProfiler):
+        def __init__(self):
+            trt.IProfiler.__init__(self)
+            self.total_ms = defaultdict(float)
+            self.runs = defaultdict(int)
+
+        def report_layer_time(self, layer_name, ms):
+            self.total_ms[layer_name] += ms
+            self.runs[layer_name] += 1
+
+        def layer_times(self):
+            return [LayerTime(name, self.total_ms[name] / self.runs[name]) for name in self.total_ms]
+
+    return LayerTimer()
+
+
+def inspect_engine(trt, engine, context):
+    """The inspector's JSON description of the engine, with shapes and formats from `context`."""
+    inspector = engine.create_engine_inspector()
+    if hasattr(inspector, "execution_context"):
+        inspector.execution_context = context
+    else:  # TensorRT 8.x before 8.6 named it `context`
+        inspector.context = context
+    return inspector.get_engine_information(trt.LayerInformationFormat.JSON)

@@ -1,0 +1,113 @@
+"""helpers/layer_profile.py and the builder's tactic-source switch: the CPU side of finding where
+an engine spends its time (the GPU side runs in perf.py --layer-profile)."""
+import json
+import types
+
+import pytest
+
+import builder
+from helpers.layer_profile import LayerTime, layer_precisions, model_part, precision_of, summarize_parts
+
+
+@pytest.mark.parametrize("name,part", [
+    ("layer.3_qkv_to_context", "attention (QKVToContext)"),
+    ("layer.3_qkv + layer.3_qkv_add_bias", "QKV projection"),
+    ("layer.11_attention_output", "attention output projection"),
+    ("layer.11_attention_layer_norm", "LayerNorm (SkipLayerNorm)"),
+    ("layer.0_output_layer_norm", "LayerNorm (SkipLayerNorm)"),
+    ("{ForeignNode[layer.0_intermediate_kernel...layer.0_gelu]}", "FFN up-projection + GELU"),
+    ("layer.0_gelu", "FFN up-projection + GELU"),
+    ("layer.0_output + layer.0_output_unflatten", "FFN down-projection"),
+    ("qa_outputs + qa_outputs_transpose", "QA head"),
+    ("embeddings", "embeddings (EmbLayerNorm)"),
+    ("Reformatting CopyNode for Input Tensor 0 to layer.1_qkv_to_context", "format conversions"),
+    ("Reformatting CopyNode for Output Tensor 0", "format conversions"),
+    ("input_ids_transpose", "input transposes"),
+    ("42", "other"),
+])
+def test_layers_are_attributed_to_their_part_of_bert(name, part):
+    assert model_part(name) == part
+
+
+def test_parts_add_up_and_come_largest_first():
+    times = [LayerTime("layer.0_qkv", 1.0), LayerTime("layer.1_qkv", 1.0), LayerTime("layer.0_qkv_to_context", 3.0),
+             LayerTime("embeddings", 0.6), LayerTime("mystery", 0.4)]
+    parts = summarize_parts(times)
+    assert [p[0] for p in parts] == ["attention (QKVToContext)", "QKV projection", "embeddings (EmbLayerNorm)", "other"]
+    assert [p[1] for p in parts] == pytest.approx([3.0, 2.0, 0.6, 0.4])
+    assert [p[2] for p in parts] == pytest.approx([0.5, 2 / 6, 0.1, 0.4 / 6])
+
+
+@pytest.mark.parametrize("text,precision", [
+    ("Row major linear FP16 format (kLINEAR)", "fp16"),
+    ("Channel major FP32 format", "fp32"),
+    ("Thirty-two wide channel vectorized row major Int8 format", "int8"),
+    ("Row major linear Int32 format", None),
+    ("Two wide channel vectorized row major FP16 format", "fp16"),
+    ("half", "fp16"),
+])
+def test_precision_is_read_from_format_strings(text, precision):
+    assert precision_of(text) == precision
+
+
+def test_layer_precisions_from_inspector_json():
+    info = {"Layers": [
+        {"Name": "layer.0_qkv", "LayerType": "CaskConvolution",
+         "Inputs": [{"Name": "x", "Format/Datatype": "Row major linear FP16 format"}],
+         "Outputs": [{"Name": "y", "Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}]},
+        {"Name": "layer.0_qkv_to_context", "LayerType": "PluginV2",
+         "Outputs": [{"Name": "z", "Format/Datatype": "Row major linear FP16 format"}]},
+        {"Name": "embeddings", "Outputs": [{"Name": "e", "Format/Datatype": "Row major linear FP32 format"},
+                                           {"Name": "m", "Format/Datatype": "Row major linear Int32 format"}]},
+        {"Name": "no formats", "Outputs": []}],
+        "Bindings": ["input_ids"]}
+    assert layer_precisions(json.dumps(info)) == {"layer.0_qkv": "int8", "layer.0_qkv_to_context": "fp16",
+                                                  "embeddings": "fp32"}
+    # An engine built without detailed verbosity lists names only: nothing to report.
+    assert layer_precisions(json.dumps({"Layers": ["layer.0_qkv", "embeddings"]})) == {}
+
+
+def fake_tensorrt(default_sources):
+    sources = types.SimpleNamespace(CUBLAS=0, CUBLAS_LT=1, CUDNN=2, EDGE_MASK_CONVOLUTIONS=3)
+
+    class Config:
+        def __init__(self):
+            self.sources = default_sources
+
+        def get_tactic_sources(self):
+            return self.sources
+
+        def set_tactic_sources(self, value):
+            self.sources = value
+
+    return types.SimpleNamespace(TacticSource=sources, __version__="8.6.1"), Config()
+
+
+@pytest.mark.parametrize("allowed,expected", [
+    ([], 0b1000),                      # TensorRT's own kernels only (edge-mask convolutions kept)
+    (["CUBLAS_LT"], 0b1010),
+    (["CUBLAS", "CUBLAS_LT"], 0b1011),
+])
+def test_tactic_sources_switch_only_the_libraries(allowed, expected):
+    trt, config = fake_tensorrt(0b1111)
+    builder.set_tactic_sources(trt, config, allowed)
+    assert config.sources == expected
+    trt, config = fake_tensorrt(0b1000)  # TensorRT 10's default has no cuBLAS/cuDNN: adding works too
+    builder.set_tactic_sources(trt, config, allowed)
+    assert config.sources == expected
+
+
+def test_tactic_sources_flag():
+    assert builder.parse_args(["-m", "m", "-o", "o"]).tactic_sources == []
+    assert builder.parse_args(["-m", "m", "-o", "o", "--tactic-sources", "cublas_lt, cublas"]).tactic_sources == \
+        ["CUBLAS_LT", "CUBLAS"]
+    with pytest.raises(SystemExit):
+        builder.parse_args(["-m", "m", "-o", "o", "--tactic-sources", "cutlass"])
+
+
+def test_a_missing_tactic_source_is_a_one_line_error():
+    trt, config = fake_tensorrt(0)
+    del trt.TacticSource.CUDNN  # TensorRT 11 dropped cuDNN
+    builder.set_tactic_sources(trt, config, [])
+    with pytest.raises(builder.TensorRTError, match="has no cudnn tactics"):
+        builder.set_tactic_sources(trt, config, ["CUDNN"])
