@@ -70,11 +70,12 @@ def markdown(rows, gemm):
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["model"], r["precision"], r["sequence"], r["batch"], r["cuda_graph"])):
         frac = r["fraction_of_fp16_gemm"]
+        speedup = "-" if r["speedup_vs_torch"] is None else f"{r['speedup_vs_torch']:.2f}x"
         lines.append(f"| {r['model']} | {r['precision']} | {r['sequence']} | {r['batch']} | "
                      f"{'yes' if r['cuda_graph'] else 'no'} | {fmt(r['mean_ms'], 3)} | {fmt(r['p95_ms'], 3)} | "
                      f"{fmt(r['p99_ms'], 3)} | {fmt(r['with_copies_ms'], 3)} | {fmt(r['throughput_seq_per_s'], 0)} | "
                      f"{fmt(r['tflops'], 0)} | {'-' if frac is None else f'{frac:.0%}'} | "
-                     f"{fmt(r['torch_fp16_ms'], 3)} | {fmt(r['speedup_vs_torch'])}x |")
+                     f"{fmt(r['torch_fp16_ms'], 3)} | {speedup} |")
     return "\n".join(lines) + "\n"
 
 
@@ -84,13 +85,18 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
 
     fig, (latency, throughput) = plt.subplots(1, 2, figsize=(13, 5))
-    groups = sorted({(r["model"], r["precision"], r["sequence"]) for r in rows if not r["cuda_graph"]})
-    for group in groups:
-        points = sorted((r["batch"], r["mean_ms"], r["throughput_seq_per_s"]) for r in rows
-                        if (r["model"], r["precision"], r["sequence"]) == group and not r["cuda_graph"])
-        label = f"{group[0]} {group[1]} S={group[2]}"
-        latency.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
-        throughput.plot([p[0] for p in points], [p[2] for p in points], marker="o", label=label)
+    groups = sorted({(r["model"], r["precision"], r["sequence"]) for r in rows})
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, group in enumerate(groups):
+        for graph, style in ((False, "-"), (True, "--")):  # solid: launched from Python; dashed: CUDA graph
+            points = sorted((r["batch"], r["mean_ms"], r["throughput_seq_per_s"]) for r in rows
+                            if (r["model"], r["precision"], r["sequence"]) == group and r["cuda_graph"] == graph)
+            if not points:
+                continue
+            label = f"{group[0]} {group[1]} S={group[2]}{' graph' if graph else ''}"
+            for axis, column in ((latency, 1), (throughput, 2)):
+                axis.plot([p[0] for p in points], [p[column] for p in points], style, marker="o",
+                          color=colors[i % len(colors)], label=label)
     for axis, title in ((latency, "latency (ms, mean)"), (throughput, "throughput (sequences/s)")):
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")

@@ -5,18 +5,19 @@
 # and writes RESULTS/benchmark.{csv,md,png}.
 #
 # Usage: scripts/inference_benchmark.sh [-m "base large"] [-s "128 384"] [-p "fp16 fp32 int8"]
-#            [-b "1 2 4 8 12 16 24 32 64 128"] [-o RESULTS] [-t TORCH_PYTHON] [-i ITERATIONS] [-g]
+#            [-b "1 2 4 8 12 16 24 32 64 128"] [-P PROFILE_BATCHES] [-o RESULTS] [-t TORCH_PYTHON] [-i ITERATIONS] [-g]
+# -P: the batch sizes that get an optimization profile (default: every -b; fewer build faster).
 # -t: a Python with PyTorch and transformers for the comparison (skipped when not given).
 # -g: also time each engine replayed as a CUDA graph. int8 is calibrated on -j SQUAD_JSON with -v VOCAB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 models="base large" seqs="128 384" precisions="fp16 fp32 int8" batches="1 2 4 8 12 16 24 32 64 128"
-results=results torch_python="" iterations=200 graph=0 squad_json="" vocab=""
-while getopts "m:s:p:b:o:t:i:j:v:gh" opt; do
+results=results torch_python="" iterations=200 graph=0 squad_json="" vocab="" profiles=""
+while getopts "m:s:p:b:P:o:t:i:j:v:gh" opt; do
     case "$opt" in
-        m) models=$OPTARG ;; s) seqs=$OPTARG ;; p) precisions=$OPTARG ;; b) batches=$OPTARG ;;
+        m) models=$OPTARG ;; s) seqs=$OPTARG ;; p) precisions=$OPTARG ;; b) batches=$OPTARG ;; P) profiles=$OPTARG ;;
         o) results=$OPTARG ;; t) torch_python=$OPTARG ;; i) iterations=$OPTARG ;; g) graph=1 ;;
         j) squad_json=$OPTARG ;; v) vocab=$OPTARG ;;
         h) usage; exit 0 ;;
@@ -24,8 +25,9 @@ while getopts "m:s:p:b:o:t:i:j:v:gh" opt; do
     esac
 done
 mkdir -p "$results/engines"
-batch_flags=()
+batch_flags=() profile_flags=()
 for b in $batches; do batch_flags+=(-b "$b"); done
+for b in ${profiles:-$batches}; do profile_flags+=(-b "$b"); done
 
 for model in $models; do
     weights="$results/engines/random-$model.npz"
@@ -42,7 +44,7 @@ for model in $models; do
                 *) echo "inference_benchmark.sh: error: unknown precision $precision" >&2; exit 2 ;;
             esac
             if [[ ! -f $engine ]]; then
-                python builder.py -m "$weights" -o "$engine" -s "$seq" "${batch_flags[@]}" \
+                python builder.py -m "$weights" -o "$engine" -s "$seq" "${profile_flags[@]}" \
                     --timing-cache "$engine.timing_cache" "${flags[@]}"
             fi
             python perf.py -e "$engine" -s "$seq" "${batch_flags[@]}" -i "$iterations" \

@@ -217,3 +217,34 @@ def test_download_squad_without_any_downloader(sandbox):
 def test_scripts_are_executable():
     for script in SCRIPTS:
         assert os.access(script, os.X_OK), f"{script.name} is not executable"
+
+
+def test_benchmark_sweep_builds_the_profiles_and_times_every_batch(tmp_path):
+    """inference_benchmark.sh with a stand-in `python` that logs each command: -P picks the
+    profiles that builder.py gets, -b the batch sizes that perf.py and PyTorch time."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "inference_benchmark.sh", tmp_path / "scripts")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in BASIC_TOOLS + ["sed"]:
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    (bin_dir / "python").write_text('#!/bin/bash\necho "python $*" >> "$CALL_LOG"\n')
+    (bin_dir / "python").chmod(0o755)
+    (bin_dir / "torchpython").write_text('#!/bin/bash\necho "torch $*" >> "$CALL_LOG"\n')
+    (bin_dir / "torchpython").chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "CALL_LOG": str(tmp_path / "calls.log")}
+    result = run(tmp_path / "scripts" / "inference_benchmark.sh", "-m", "base", "-s", "128", "-p", "fp16",
+                 "-b", "1 2 8", "-P", "1 8", "-t", "torchpython", "-g", "-o", str(tmp_path / "out"), env=env)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert calls(tmp_path) == [
+        f"python -m helpers.weights random base {out}/engines/random-base.npz --fp16",
+        f"python builder.py -m {out}/engines/random-base.npz -o {out}/engines/base-fp16-s128.engine -s 128 "
+        f"-b 1 -b 8 --timing-cache {out}/engines/base-fp16-s128.engine.timing_cache --fp16",
+        f"python perf.py -e {out}/engines/base-fp16-s128.engine -s 128 -b 1 -b 2 -b 8 -i 200 "
+        f"--json {out}/base-fp16-s128.perf.json",
+        f"python perf.py -e {out}/engines/base-fp16-s128.engine -s 128 -b 1 -b 2 -b 8 -i 200 --cuda-graph "
+        f"--json {out}/base-fp16-s128-graph.perf.json",
+        f"torch scripts/pytorch_perf.py --model base -s 128 -b 1 -b 2 -b 8 --json {out}/base-s128.torch.json",
+        f"python scripts/benchmark_report.py {out}/*.json -o {out}/benchmark",
+    ]
