@@ -39,7 +39,7 @@ class NetworkBuilder:
     is built.
     """
 
-    def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False):
+    def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False):
         self.trt = trt
         self.network = network
         self.config = config
@@ -49,6 +49,11 @@ class NetworkBuilder:
         # attention plugin in fp32 (its mask input then counts valid tokens instead).
         self.half_attention = self.half and config.head_size == 64
         self.use_fc_plugin = use_fc_plugin
+        # TensorRT only records ranges of tensors that calibration materializes; one that it fuses
+        # away (a projection's output inside a fused GELU) gets no scale, and the layers around it
+        # fall back from int8. The calibration network makes every projection output a network
+        # output so that each one is observed.
+        self.calibration = calibration
         self.arrays = []
         self.plugins = []
         self.registry = trt.get_plugin_registry()
@@ -100,8 +105,11 @@ class NetworkBuilder:
         return layer
 
     def name(self, layer, name):
+        """Name a layer and its output (calibration caches refer to tensors by name)."""
         layer.name = name
-        return layer.get_output(0)
+        output = layer.get_output(0)
+        output.name = name
+        return output
 
     # --- building blocks --------------------------------------------------------------------
     def linear(self, x, kernel, bias, name):
@@ -115,7 +123,10 @@ class NetworkBuilder:
         if self.precision == "int8":
             conv = net.add_convolution_nd(x, n_out, (1, 1), self.weights(kernel.T),
                                           self.weights(bias) if bias is not None else trt.Weights())
-            return self.name(conv, name)
+            y = self.name(conv, name)
+            if self.calibration:
+                net.mark_output(y)
+            return y
         flat = net.add_shuffle(x)
         flat.reshape_dims = (0, 0, n_in)
         flat.name = name + "_flatten"
@@ -321,7 +332,7 @@ def read_timing_cache(build_config, path):
     build_config.set_timing_cache(cache, ignore_mismatch=False)
 
 
-def serialize_network(trt, logger, args, config, weights, precision, half_plugins):
+def serialize_network(trt, logger, args, config, weights, precision, half_plugins, calibration=False):
     """Build one network into a serialized engine: (engine bytes, build seconds)."""
     builder = trt.Builder(logger)
     network = create_network(trt, builder)
@@ -342,7 +353,8 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
             raise TensorRTError(f"TensorRT {trt.__version__} has no builder optimization levels (8.6 and later)")
         build_config.builder_optimization_level = args.optimization_level
 
-    net = NetworkBuilder(trt, network, config, precision, half_plugins, use_fc_plugin=args.force_fc2_gemm)
+    net = NetworkBuilder(trt, network, config, precision, half_plugins, use_fc_plugin=args.force_fc2_gemm,
+                         calibration=calibration)
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
     add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length)
 
@@ -394,7 +406,8 @@ def build_engine(args, config, weights):
         # The twin's engine is thrown away, so it gets one batch-1 profile and the fastest search.
         twin_args = argparse.Namespace(**{**vars(args), "timing_cache": None, "batch_size": [1],
                                           "optimization_level": 0})
-        _, seconds = serialize_network(trt, logger, twin_args, config, weights, precision, half_plugins=False)
+        _, seconds = serialize_network(trt, logger, twin_args, config, weights, precision, half_plugins=False,
+                                       calibration=True)
     engine, build_seconds = serialize_network(trt, logger, args, config, weights, precision,
                                               half_plugins=precision != "fp32")
     return engine, precision, seconds + build_seconds, trt.__version__

@@ -1,0 +1,120 @@
+"""builder.py's network, recorded by a stand-in for TensorRT's network API (no GPU needed).
+
+int8 engines take their scales from a calibration cache keyed by tensor name, written while an
+fp32-plugin copy of the network ran. These tests check what that relies on: both networks have
+the same layers and tensor names, and the calibration copy exposes every projection's output.
+"""
+import types
+
+import numpy as np
+import pytest
+
+import builder
+from helpers.weights import BertConfig, random_weights
+
+
+class Tensor:
+    def __init__(self, name):
+        self.name = name
+        self.dtype = None
+
+
+class Layer:
+    def __init__(self, network, kind, outputs=1):
+        index = len(network.layers)
+        self.kind = kind
+        self.name = f"(Unnamed Layer* {index}) [{kind}]"
+        self._outputs = [Tensor(f"{self.name}_output" + (f"_{i}" if i else "")) for i in range(outputs)]
+        network.layers.append(self)
+
+    def get_output(self, i):
+        return self._outputs[i]
+
+
+class Network:
+    """Records layers; each add_* returns a layer whose outputs carry TensorRT's automatic names."""
+
+    def __init__(self):
+        self.layers, self.outputs = [], []
+
+    def add_input(self, name, dtype, shape):
+        return Tensor(name)
+
+    def add_plugin_v2(self, inputs, plugin):
+        return Layer(self, "PluginV2DynamicExt", outputs=2)
+
+    def mark_output(self, tensor):
+        self.outputs.append(tensor)
+
+    def __getattr__(self, attribute):
+        kinds = {"add_shuffle": "Shuffle", "add_constant": "Constant", "add_matrix_multiply": "MatrixMultiply",
+                 "add_elementwise": "ElementWise", "add_unary": "Unary", "add_activation": "Activation",
+                 "add_convolution_nd": "Convolution"}
+        if attribute not in kinds:
+            raise AttributeError(attribute)
+        return lambda *args: Layer(self, kinds[attribute])
+
+
+def fake_tensorrt():
+    registry = types.SimpleNamespace(get_plugin_creator=lambda name, version, namespace: types.SimpleNamespace(
+        create_plugin=lambda layer_name, fields: object()))
+    names = lambda *members: types.SimpleNamespace(**{m: m for m in members})  # noqa: E731
+    return types.SimpleNamespace(
+        get_plugin_registry=lambda: registry, Weights=lambda array=None: array,
+        PluginField=lambda name, data, kind: (name, data, kind), PluginFieldCollection=list,
+        PluginFieldType=names("INT32", "FLOAT32", "FLOAT16"), MatrixOperation=names("NONE"),
+        ElementWiseOperation=names("SUM", "PROD"), UnaryOperation=names("ERF"), ActivationType=names("TANH"),
+        int32="int32", float32="float32")
+
+
+CONFIG = BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128,
+                    vocab_size=100, max_position_embeddings=32)
+
+
+def build_network(precision, half_plugins, calibration=False, config=CONFIG):
+    net = builder.NetworkBuilder(fake_tensorrt(), Network(), config, precision, half_plugins,
+                                 calibration=calibration)
+    net.bert_qa(random_weights(config, seed=1), 32, dynamic_sequence=False)
+    return net.network
+
+
+def tensor_names(network):
+    return [t.name for layer in network.layers for t in layer._outputs]
+
+
+@pytest.mark.parametrize("gelu", ["erf", "tanh"])
+def test_calibration_network_matches_the_int8_network(gelu):
+    config = BertConfig(**{**CONFIG.to_dict(), "gelu": gelu})
+    twin = build_network("int8", half_plugins=False, calibration=True, config=config)
+    real = build_network("int8", half_plugins=True, config=config)
+    assert [layer.name for layer in twin.layers] == [layer.name for layer in real.layers]
+    assert tensor_names(twin) == tensor_names(real)
+    assert len(set(tensor_names(real))) == len(tensor_names(real))  # a cache entry names one tensor
+
+
+def test_calibration_network_exposes_every_projection():
+    twin = build_network("int8", half_plugins=False, calibration=True)
+    projections = [layer.get_output(0).name for layer in twin.layers if layer.kind == "Convolution"]
+    per_layer = ("qkv", "attention_output", "intermediate", "output")
+    assert projections == [f"layer.{i}_{p}" for i in range(2) for p in per_layer] + ["qa_outputs"]
+    assert [t.name for t in twin.outputs] == projections + [builder.OUTPUT_NAME]
+    real = build_network("int8", half_plugins=True)
+    assert [t.name for t in real.outputs] == [builder.OUTPUT_NAME]
+
+
+def test_fp16_and_fp32_use_matrix_multiplies():
+    for precision, half in (("fp32", False), ("fp16", True)):
+        network = build_network(precision, half)
+        kinds = [layer.kind for layer in network.layers]
+        assert "Convolution" not in kinds
+        assert kinds.count("MatrixMultiply") == 4 * 2 + 1
+        assert [t.name for t in network.outputs] == [builder.OUTPUT_NAME]
+        assert network.outputs[0].dtype == "float32"
+
+
+def test_plugin_arrays_stay_alive():
+    net = builder.NetworkBuilder(fake_tensorrt(), Network(), CONFIG, "fp16", True)
+    net.bert_qa(random_weights(CONFIG, seed=1), 32, dynamic_sequence=False)
+    # Every array handed over (weights and plugin fields) is held by the builder until it is freed.
+    assert len(net.arrays) > 8 * CONFIG.num_hidden_layers
+    assert all(isinstance(a, np.ndarray) for a in net.arrays)
