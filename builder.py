@@ -39,7 +39,8 @@ class NetworkBuilder:
     is built.
     """
 
-    def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False):
+    def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False,
+                 strict=False):
         self.trt = trt
         self.network = network
         self.config = config
@@ -54,6 +55,9 @@ class NetworkBuilder:
         # fall back from int8. The calibration network makes every projection output a network
         # output so that each one is observed.
         self.calibration = calibration
+        # --strict: the projections must run in the requested precision. Otherwise TensorRT keeps
+        # a higher one wherever that is faster (at small sizes int8 may not be used at all).
+        self.strict = strict
         self.arrays = []
         self.plugins = []
         self.registry = trt.get_plugin_registry()
@@ -123,6 +127,8 @@ class NetworkBuilder:
         if self.precision == "int8":
             conv = net.add_convolution_nd(x, n_out, (1, 1), self.weights(kernel.T),
                                           self.weights(bias) if bias is not None else trt.Weights())
+            if self.strict:
+                conv.precision = trt.int8
             y = self.name(conv, name)
             if self.calibration:
                 net.mark_output(y)
@@ -132,8 +138,11 @@ class NetworkBuilder:
         flat.name = name + "_flatten"
         w = net.add_constant((1, n_in, n_out), self.weights(kernel))
         w.name = name + "_kernel"
-        y = self.name(net.add_matrix_multiply(flat.get_output(0), trt.MatrixOperation.NONE,
-                                              w.get_output(0), trt.MatrixOperation.NONE), name)
+        product = net.add_matrix_multiply(flat.get_output(0), trt.MatrixOperation.NONE,
+                                          w.get_output(0), trt.MatrixOperation.NONE)
+        if self.strict and self.precision == "fp16":
+            product.precision = trt.float16
+        y = self.name(product, name)
         if bias is not None:
             b = net.add_constant((1, 1, n_out), self.weights(bias))
             b.name = name + "_bias"
@@ -354,7 +363,7 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
         build_config.builder_optimization_level = args.optimization_level
 
     net = NetworkBuilder(trt, network, config, precision, half_plugins, use_fc_plugin=args.force_fc2_gemm,
-                         calibration=calibration)
+                         calibration=calibration, strict=args.strict and not calibration)
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
     add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length)
 
@@ -428,7 +437,9 @@ def parse_args(argv=None):
                    help="directory holding bert_config.json (default: beside the checkpoint)")
     p.add_argument("-f", "--fp16", action="store_true", help="fp16 precision")
     p.add_argument("-i", "--int8", action="store_true", help="int8 precision (fp16 where int8 is not supported)")
-    p.add_argument("-t", "--strict", action="store_true", help="make TensorRT obey the requested precisions")
+    p.add_argument("-t", "--strict", action="store_true",
+                   help="pin every projection to the requested precision (fp16 or int8) and make TensorRT obey it; "
+                        "otherwise it keeps a higher precision wherever that is faster")
     p.add_argument("-w", "--workspace-size", type=int, default=2048, help="workspace memory pool in MiB")
     p.add_argument("-j", "--squad-json", help="SQuAD JSON whose features calibrate int8 (use train, not dev)")
     p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (for int8 calibration, and checked "

@@ -4,18 +4,20 @@
 #   model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt
 #
 # Usage: scripts/squad_accuracy.sh -m CHECKPOINT -v VOCAB -d DEV_JSON [-c CALIB_JSON]
-#            [-p "fp32 fp16 int8"] [-s 384] [-b 32] [-n 500] [-o OUTDIR] [-r RESULTS_CSV]
+#            [-p "fp32 fp16 int8"] [-s 384] [-b 32] [-n 500] [-o OUTDIR] [-r RESULTS_CSV] [-t]
 # -c is the SQuAD file whose features calibrate int8 (use train, never dev).
+# -t builds with builder.py --strict (projections pinned to the precision); rows say "int8-strict".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 ckpt="" vocab="" dev="" calib="" precisions="fp32 fp16" seq=384 batch=32 calib_num=500 outdir=engines results=""
-while getopts "m:v:d:c:p:s:b:n:o:r:h" opt; do
+strict=()
+while getopts "m:v:d:c:p:s:b:n:o:r:th" opt; do
     case "$opt" in
         m) ckpt=$OPTARG ;; v) vocab=$OPTARG ;; d) dev=$OPTARG ;; c) calib=$OPTARG ;;
         p) precisions=$OPTARG ;; s) seq=$OPTARG ;; b) batch=$OPTARG ;; n) calib_num=$OPTARG ;;
-        o) outdir=$OPTARG ;; r) results=$OPTARG ;;
+        o) outdir=$OPTARG ;; r) results=$OPTARG ;; t) strict=(--strict) ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -31,7 +33,8 @@ results=${results:-$outdir/accuracy.csv}
 [[ -f $results ]] || echo "model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt" >"$results"
 
 for precision in $precisions; do
-    engine="$outdir/$name-$precision-s$seq.engine"
+    label=$precision${strict:+-strict}
+    engine="$outdir/$name-$label-s$seq.engine"
     flags=()
     case "$precision" in
         fp16) flags=(--fp16) ;;
@@ -41,12 +44,12 @@ for precision in $precisions; do
         *) echo "squad_accuracy.sh: error: unknown precision $precision (fp32, fp16 or int8)" >&2; exit 2 ;;
     esac
     python builder.py -m "$ckpt" -o "$engine" -b "$batch" -s "$seq" -v "$vocab" \
-        --timing-cache "$engine.timing_cache" "${flags[@]}"
-    predictions="$outdir/$name-$precision-s$seq.predictions.json"
+        --timing-cache "$engine.timing_cache" "${flags[@]}" "${strict[@]}"
+    predictions="$outdir/$name-$label-s$seq.predictions.json"
     python inference.py -e "$engine" -v "$vocab" -s "$seq" -b "$batch" -sq "$dev" -o "$predictions" --no-progress
     scores=$(python squad/evaluate-v1.1.py "$dev" "$predictions")
-    echo "$name $precision: $scores"
-    python - "$engine" "$scores" "$name" "$precision" "$seq" >>"$results" <<'EOF'
+    echo "$name $label: $scores"
+    python - "$engine" "$scores" "$name" "$label" "$seq" >>"$results" <<'EOF'
 import json, sys
 engine, scores, name, precision, seq = sys.argv[1:]
 info = json.load(open(engine + ".json"))

@@ -64,16 +64,16 @@ def fake_tensorrt():
         PluginField=lambda name, data, kind: (name, data, kind), PluginFieldCollection=list,
         PluginFieldType=names("INT32", "FLOAT32", "FLOAT16"), MatrixOperation=names("NONE"),
         ElementWiseOperation=names("SUM", "PROD"), UnaryOperation=names("ERF"), ActivationType=names("TANH"),
-        int32="int32", float32="float32")
+        int32="int32", float32="float32", float16="float16", int8="int8")
 
 
 CONFIG = BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128,
                     vocab_size=100, max_position_embeddings=32)
 
 
-def build_network(precision, half_plugins, calibration=False, config=CONFIG):
+def build_network(precision, half_plugins, calibration=False, config=CONFIG, strict=False):
     net = builder.NetworkBuilder(fake_tensorrt(), Network(), config, precision, half_plugins,
-                                 calibration=calibration)
+                                 calibration=calibration, strict=strict)
     net.bert_qa(random_weights(config, seed=1), 32, dynamic_sequence=False)
     return net.network
 
@@ -110,6 +110,16 @@ def test_fp16_and_fp32_use_matrix_multiplies():
         assert kinds.count("MatrixMultiply") == 4 * 2 + 1
         assert [t.name for t in network.outputs] == [builder.OUTPUT_NAME]
         assert network.outputs[0].dtype == "float32"
+
+
+@pytest.mark.parametrize("precision,kind", [("int8", "Convolution"), ("fp16", "MatrixMultiply")])
+def test_strict_pins_the_projections_to_the_requested_precision(precision, kind):
+    strict = build_network(precision, half_plugins=True, strict=True)
+    projections = [layer for layer in strict.layers if layer.kind == kind]
+    assert len(projections) == 4 * 2 + 1
+    assert {getattr(layer, "precision", None) for layer in projections} == {"int8" if precision == "int8" else "float16"}
+    loose = build_network(precision, half_plugins=True)
+    assert not any(hasattr(layer, "precision") for layer in loose.layers)
 
 
 def test_plugin_arrays_stay_alive():

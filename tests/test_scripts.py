@@ -248,3 +248,33 @@ def test_benchmark_sweep_builds_the_profiles_and_times_every_batch(tmp_path):
         f"torch scripts/pytorch_perf.py --model base -s 128 -b 1 -b 2 -b 8 --json {out}/base-s128.torch.json",
         f"python scripts/benchmark_report.py {out}/*.json -o {out}/benchmark",
     ]
+
+
+def test_squad_accuracy_strict_builds_and_labels_pinned_engines(tmp_path):
+    """squad_accuracy.sh -t with a stand-in `python`: builder.py gets --strict, and the engine,
+    predictions and CSV row say int8-strict."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "squad_accuracy.sh", tmp_path / "scripts")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in BASIC_TOOLS + ["sed", "basename"]:
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    (bin_dir / "python").write_text(
+        '#!/bin/bash\necho "python $*" >> "$CALL_LOG"\n'
+        'case "$1" in\n'
+        '  squad/evaluate-v1.1.py) echo \'{"exact_match": 1.0, "f1": 2.0}\' ;;\n'
+        '  -) cat > /dev/null; echo "$4,$5,$6" ;;\n'
+        'esac\n')
+    (bin_dir / "python").chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "CALL_LOG": str(tmp_path / "calls.log")}
+    out = tmp_path / "out"
+    result = run(tmp_path / "scripts" / "squad_accuracy.sh", "-m", "models/m.npz", "-v", "vocab.txt", "-d", "dev.json",
+                 "-c", "train.json", "-p", "int8", "-o", str(out), "-t", env=env)
+    assert result.returncode == 0, result.stderr
+    build, infer, score, row = calls(tmp_path)
+    assert build == (f"python builder.py -m models/m.npz -o {out}/m-int8-strict-s384.engine -b 32 -s 384 -v vocab.txt "
+                     f"--timing-cache {out}/m-int8-strict-s384.engine.timing_cache --int8 --calib-num 500 "
+                     f"--calib-cache {out}/m-s384.calib -j train.json --strict")
+    assert f"-o {out}/m-int8-strict-s384.predictions.json" in infer
+    assert (out / "accuracy.csv").read_text().splitlines() == [
+        "model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt", "m,int8-strict,384"]
