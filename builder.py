@@ -116,18 +116,19 @@ class NetworkBuilder:
         return output
 
     # --- building blocks --------------------------------------------------------------------
-    def linear(self, x, kernel, bias, name):
+    def linear(self, x, kernel, bias, name, pin=True):
         """y = x @ kernel + bias on (seq, batch, in, 1, 1) -> (seq, batch, out, 1, 1).
 
         int8 engines use a 1x1 convolution, which TensorRT quantizes with the calibrator;
-        the others a matrix multiply that TensorRT fuses with the bias and the reshapes.
+        the others a matrix multiply that TensorRT fuses with the bias and the reshapes. With
+        --strict, `pin` fixes its precision.
         """
         trt, net = self.trt, self.network
         n_in, n_out = kernel.shape
         if self.precision == "int8":
             conv = net.add_convolution_nd(x, n_out, (1, 1), self.weights(kernel.T),
                                           self.weights(bias) if bias is not None else trt.Weights())
-            if self.strict:
+            if self.strict and pin:
                 conv.precision = trt.int8
             y = self.name(conv, name)
             if self.calibration:
@@ -140,7 +141,7 @@ class NetworkBuilder:
         w.name = name + "_kernel"
         product = net.add_matrix_multiply(flat.get_output(0), trt.MatrixOperation.NONE,
                                           w.get_output(0), trt.MatrixOperation.NONE)
-        if self.strict and self.precision == "fp16":
+        if self.strict and pin and self.precision == "fp16":
             product.precision = trt.float16
         y = self.name(product, name)
         if bias is not None:
@@ -252,7 +253,8 @@ class NetworkBuilder:
 
     def squad_output(self, weights, x):
         """Start and end logits per token, transposed back to (batch, seq, 2, 1, 1)."""
-        logits = self.linear(x, weights["qa.kernel"], weights["qa.bias"], "qa_outputs")
+        # Two output channels: too small to gain from int8, and the answer scores need the range.
+        logits = self.linear(x, weights["qa.kernel"], weights["qa.bias"], "qa_outputs", pin=False)
         to_batch_major = self.network.add_shuffle(logits)
         to_batch_major.first_transpose = (1, 0, 2, 3, 4)
         return self.name(to_batch_major, "qa_outputs_transpose")
