@@ -32,7 +32,8 @@ class Profile:
     def __str__(self):
         seq = (str(self.max_sequence) if self.min_sequence == self.max_sequence
                else f"{self.min_sequence}-{self.max_sequence}")
-        return f"batch {self.min_batch}-{self.max_batch} at sequence {seq}"
+        batch = str(self.max_batch) if self.min_batch == self.max_batch else f"{self.min_batch}-{self.max_batch}"
+        return f"batch {batch} at sequence {seq}"
 
 
 class ProfileBinding:
