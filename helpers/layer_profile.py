@@ -30,7 +30,15 @@ PRECISIONS = (("int8", ("int8",)), ("fp16", ("fp16", "half")), ("fp32", ("fp32",
 
 
 def model_part(layer_name):
-    """The part of BERT a (possibly fused) engine layer belongs to, from its name."""
+    """The part of BERT a (possibly fused) engine layer belongs to, from its name.
+
+    A Myelin graph is named after its first and last network layers, "{ForeignNode[a...b]}";
+    when those belong to different parts, it is reported as the span "a part .. b part".
+    """
+    span = re.fullmatch(r"\{ForeignNode\[(.*)\.\.\.(.*)\]\}", layer_name)
+    if span:
+        first, last = (model_part(name) for name in span.groups())
+        return first if first == last else f"{first} .. {last}"
     lower = layer_name.lower()
     for part, pattern in PARTS:
         if pattern in lower:
