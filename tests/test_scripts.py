@@ -219,20 +219,26 @@ def test_scripts_are_executable():
         assert os.access(script, os.X_OK), f"{script.name} is not executable"
 
 
+def logging_sandbox(root, script, stand_ins):
+    """A copy of one script under root/scripts and an environment whose PATH has the basic tools plus
+    `stand_ins` ({command: bash text}), which log their calls to root/calls.log."""
+    (root / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / script, root / "scripts")
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    for tool in BASIC_TOOLS + ["sed", "basename"]:
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    for name, text in stand_ins.items():
+        add_tool(root, name, text)
+    return {"PATH": str(bin_dir), "HOME": str(root), "CALL_LOG": str(root / "calls.log")}
+
+
 def test_benchmark_sweep_builds_the_profiles_and_times_every_batch(tmp_path):
     """inference_benchmark.sh with a stand-in `python` that logs each command: -P picks the
     profiles that builder.py gets, -b the batch sizes that perf.py and PyTorch time."""
-    (tmp_path / "scripts").mkdir()
-    shutil.copy(REPO / "scripts" / "inference_benchmark.sh", tmp_path / "scripts")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in BASIC_TOOLS + ["sed"]:
-        (bin_dir / tool).symlink_to(shutil.which(tool))
-    (bin_dir / "python").write_text('#!/bin/bash\necho "python $*" >> "$CALL_LOG"\n')
-    (bin_dir / "python").chmod(0o755)
-    (bin_dir / "torchpython").write_text('#!/bin/bash\necho "torch $*" >> "$CALL_LOG"\n')
-    (bin_dir / "torchpython").chmod(0o755)
-    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "CALL_LOG": str(tmp_path / "calls.log")}
+    env = logging_sandbox(tmp_path, "inference_benchmark.sh", {
+        "python": '#!/bin/bash\necho "python $*" >> "$CALL_LOG"\n',
+        "torchpython": '#!/bin/bash\necho "torch $*" >> "$CALL_LOG"\n'})
     result = run(tmp_path / "scripts" / "inference_benchmark.sh", "-m", "base", "-s", "128", "-p", "fp16",
                  "-b", "1 2 8", "-P", "1 8", "-t", "torchpython", "-g", "-o", str(tmp_path / "out"), env=env)
     assert result.returncode == 0, result.stderr
@@ -253,20 +259,12 @@ def test_benchmark_sweep_builds_the_profiles_and_times_every_batch(tmp_path):
 def test_squad_accuracy_strict_builds_and_labels_pinned_engines(tmp_path):
     """squad_accuracy.sh -t with a stand-in `python`: builder.py gets --strict, and the engine,
     predictions and CSV row say int8-strict."""
-    (tmp_path / "scripts").mkdir()
-    shutil.copy(REPO / "scripts" / "squad_accuracy.sh", tmp_path / "scripts")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in BASIC_TOOLS + ["sed", "basename"]:
-        (bin_dir / tool).symlink_to(shutil.which(tool))
-    (bin_dir / "python").write_text(
+    env = logging_sandbox(tmp_path, "squad_accuracy.sh", {"python": (
         '#!/bin/bash\necho "python $*" >> "$CALL_LOG"\n'
         'case "$1" in\n'
         '  squad/evaluate-v1.1.py) echo \'{"exact_match": 1.0, "f1": 2.0}\' ;;\n'
         '  -) cat > /dev/null; echo "$4,$5,$6" ;;\n'
-        'esac\n')
-    (bin_dir / "python").chmod(0o755)
-    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "CALL_LOG": str(tmp_path / "calls.log")}
+        'esac\n')})
     out = tmp_path / "out"
     result = run(tmp_path / "scripts" / "squad_accuracy.sh", "-m", "models/m.npz", "-v", "vocab.txt", "-d", "dev.json",
                  "-c", "train.json", "-p", "int8", "-o", str(out), "-t", env=env)
