@@ -63,15 +63,17 @@ def engine_dir(tmp_path_factory):
 def base_shaped_weights(engine_dir):
     from helpers.weights import BertConfig, random_weights, save_weights
 
-    path = engine_dir / "random-base-shaped-l2-v2.npz"
+    path = engine_dir / "random-base-shaped-l2-v3.npz"
     if not path.exists():
         config = BertConfig(**BASE_SHAPED)
         weights = random_weights(config, seed=7)
         # Larger than BERT's init (std 0.02) so that activations spread and a layout error shows far
-        # above the tolerance, while the logits stay in a fine-tuned model's range (std 1.2, up to 7).
+        # above the tolerance, while activations stay well inside fp16 and the logits in a
+        # fine-tuned model's range (std 1.3, up to 7.3 on the CPU).
         for name, w in weights.items():
             if name.endswith("kernel") or "embeddings" in name:
-                w *= 4.0
+                w *= 2.0
+        weights["qa.kernel"] *= 2.0
         save_weights(path, config, weights)
     return path
 
