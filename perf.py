@@ -96,7 +96,11 @@ def layer_report(runner, batch, sequence, runs):
     from helpers.layer_profile import inspect_engine, layer_precisions, summarize_parts
 
     binding, times = profile_layers(runner, batch, sequence, runs)
-    precisions = layer_precisions(inspect_engine(runner.trt, runner.engine, binding.context))
+    try:
+        precisions = layer_precisions(inspect_engine(runner.trt, runner.engine, binding.context))
+    except (AttributeError, TypeError, ValueError) as e:  # an inspector API or format this code does not know
+        print(f"perf.py: warning: no layer precisions from the engine inspector ({e})", file=sys.stderr)
+        precisions = {}
     time_by_precision = {}
     for t in times:
         precision = precisions.get(t.name, "unknown")
@@ -160,18 +164,19 @@ def main(argv=None):
                       f"\tThroughput: {row['throughput_seq_per_s']:.1f} sequences/s\t"
                       f"with copies: {row['with_copies_mean_ms']:.3f} ms average, "
                       f"{row['with_copies_p99_ms']:.3f} ms p99")
-        layer_reports = []
-        if args.layer_profile:
-            for row in rows:
-                layer_reports.append(layer_report(runner, row["batch"], row["sequence"], max(args.iterations // 10, 10)))
-                print_layer_report(layer_reports[-1])
-        if args.json:
-            report = {"engine": os.path.basename(args.engine), "gpu": gpu, "tensorrt": runner.trt.__version__,
-                      "precision": precision, "model": runner.info.model if runner.info else {},
-                      "build_options": runner.info.build_options if runner.info else {}, "rows": rows}
-            if layer_reports:
-                report["layer_profiles"] = layer_reports
+        report = {"engine": os.path.basename(args.engine), "gpu": gpu, "tensorrt": runner.trt.__version__,
+                  "precision": precision, "model": runner.info.model if runner.info else {},
+                  "build_options": runner.info.build_options if runner.info else {}, "rows": rows}
+        if args.json:  # the timings first: the layer profile is a further, slower pass
             write_json_atomically(args.json, report)
+        if args.layer_profile:
+            report["layer_profiles"] = []
+            for row in rows:
+                report["layer_profiles"].append(
+                    layer_report(runner, row["batch"], row["sequence"], max(args.iterations // 10, 10)))
+                print_layer_report(report["layer_profiles"][-1])
+            if args.json:
+                write_json_atomically(args.json, report)
         return 0
     except (TensorRTError, ValueError, OSError) as e:
         print(f"perf.py: error: {e}", file=sys.stderr)
