@@ -114,3 +114,38 @@ def test_a_missing_tactic_source_is_a_one_line_error():
     builder.set_tactic_sources(trt, config, [])
     with pytest.raises(builder.TensorRTError, match="has no cudnn tactics"):
         builder.set_tactic_sources(trt, config, ["CUDNN"])
+
+
+def test_perf_layer_report_joins_times_and_precisions():
+    """perf.py's layer report on a stand-in engine whose profiler reports fixed layer times."""
+    import perf
+
+    class Profiler:  # TensorRT's IProfiler base
+        def __init__(self):
+            pass
+
+    class Context:
+        profiler = None
+
+    class Binding:
+        context = Context()
+
+        def execute_async(self):
+            for name, ms in (("layer.0_qkv", 0.2), ("layer.0_qkv_to_context", 0.5), ("embeddings", 0.1)):
+                self.context.profiler.report_layer_time(name, ms)
+
+    layers = [{"Name": "layer.0_qkv", "Outputs": [{"Format/Datatype": "Row major linear Int8 format"}]},
+              {"Name": "layer.0_qkv_to_context", "Outputs": [{"Format/Datatype": "Row major linear FP16 format"}]}]
+    inspector = types.SimpleNamespace(execution_context=None,
+                                      get_engine_information=lambda fmt: json.dumps({"Layers": layers}))
+    runner = types.SimpleNamespace(
+        trt=types.SimpleNamespace(IProfiler=Profiler, LayerInformationFormat=types.SimpleNamespace(JSON="json")),
+        engine=types.SimpleNamespace(create_engine_inspector=lambda: inspector),
+        stream=types.SimpleNamespace(synchronize=lambda: None), binding=lambda batch, sequence: Binding())
+    report = perf.layer_report(runner, 8, 128, runs=4)
+    assert inspector.execution_context is Binding.context
+    assert [(p["part"], p["ms"]) for p in report["parts"]] == pytest.approx(
+        [("attention (QKVToContext)", 0.5), ("QKV projection", 0.2), ("embeddings (EmbLayerNorm)", 0.1)])
+    assert report["ms_by_precision"] == pytest.approx({"int8": 0.2, "fp16": 0.5, "unknown": 0.1})
+    assert {layer["name"]: layer["precision"] for layer in report["layers"]} == {
+        "layer.0_qkv": "int8", "layer.0_qkv_to_context": "fp16", "embeddings": None}
