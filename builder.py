@@ -40,15 +40,22 @@ class NetworkBuilder:
     """
 
     def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False,
-                 strict=False):
+                 strict=False, int8_skipln=False, int8_multihead=False):
         self.trt = trt
         self.network = network
         self.config = config
         self.precision = precision
         self.half = half_plugins  # fp16 and int8 engines run the plugins in fp16
-        # The fused fp16 attention kernels exist for heads of 64 only; other head sizes run the
-        # attention plugin in fp32 (its mask input then counts valid tokens instead).
-        self.half_attention = self.half and config.head_size == 64
+        int8_plugins = precision == "int8" and not calibration
+        # Plugin precisions as the plugins encode them: 0 fp32, 1 fp16, 2 int8. The fused fp16
+        # attention kernels exist for heads of 64 only; other head sizes run the attention plugin in
+        # fp32 (its mask input then counts valid tokens instead). int8 plugins are opt-in, as in
+        # the demo (-imh, -iln): they quantize the attention and the residual stream too.
+        if int8_plugins and int8_multihead:
+            self.attention_type = 2
+        else:
+            self.attention_type = int(self.half and config.head_size == 64)
+        self.layer_norm_type = 2 if int8_plugins and int8_skipln else int(self.half)
         self.use_fc_plugin = use_fc_plugin
         # TensorRT only records ranges of tensors that calibration materializes; one that it fuses
         # away (a projection's output inside a fused GELU) gets no scale, and the layers around it
@@ -106,6 +113,7 @@ class NetworkBuilder:
         self.plugins.append(plugin)  # the network refers to it until the network is destroyed
         layer = self.network.add_plugin_v2(inputs, plugin)
         layer.name = layer_name
+        layer.get_output(0).name = layer_name
         return layer
 
     def name(self, layer, name):
@@ -160,7 +168,7 @@ class NetworkBuilder:
 
     def skip_layer_norm(self, x, skip, gamma, beta, bias, name):
         """LayerNorm(x + bias + skip) in one plugin."""
-        fields = [self.field_int("ld", self.config.hidden_size), self.field_int("type_id", int(self.half)),
+        fields = [self.field_int("ld", self.config.hidden_size), self.field_int("type_id", self.layer_norm_type),
                   self.field_floats("beta", beta), self.field_floats("gamma", gamma)]
         if bias is not None:
             fields.append(self.field_floats("bias", bias))
@@ -211,12 +219,13 @@ class NetworkBuilder:
             self.field_floats("bert_embeddings_token_type_embeddings", weights["embeddings.token_type_embeddings"]),
             self.field_floats("bert_embeddings_position_embeddings", weights["embeddings.position_embeddings"]),
             self.field_int("output_fp16", int(self.half)),
-            # The mask output takes the packed form of the fused attention kernels only when the
-            # attention plugin runs in fp16, so both must agree.
-            self.field_int("mha_type_id", int(self.half_attention)),
+            # The mask output takes the packed form that the attention plugin's fused kernels of
+            # that precision read, so both must agree.
+            self.field_int("mha_type_id", self.attention_type),
         ]
         layer = self.add_plugin("CustomEmbLayerNormPluginDynamic", "embeddings",
                                 fields, [input_ids, segment_ids, input_mask])
+        layer.get_output(1).name = "embeddings_mask"
         return layer.get_output(0), layer.get_output(1)
 
     def attention(self, weights, prefix, x, mask):
@@ -229,7 +238,7 @@ class NetworkBuilder:
         qkv_kernel = kernels.reshape(3, hidden, heads, head_size).transpose(1, 2, 0, 3).reshape(hidden, 3 * hidden)
         qkv_bias = biases.reshape(3, heads, head_size).transpose(1, 0, 2).reshape(3 * hidden)
         qkv = self.linear(x, qkv_kernel, qkv_bias, prefix + "_qkv")
-        fields = [self.field_int("type_id", int(self.half_attention)), self.field_int("hidden_size", hidden),
+        fields = [self.field_int("type_id", self.attention_type), self.field_int("hidden_size", hidden),
                   self.field_int("num_heads", heads), self.field_int("has_mask", 1)]
         return self.add_plugin("CustomQKVToContextPluginDynamic", prefix + "_qkv_to_context",
                                fields, [qkv, mask]).get_output(0)
@@ -267,8 +276,7 @@ class NetworkBuilder:
             t = net.add_input(name, trt.int32, shape)
             to_seq_major = net.add_shuffle(t)
             to_seq_major.first_transpose = (1, 0)
-            to_seq_major.name = name + "_transpose"
-            inputs.append(to_seq_major.get_output(0))
+            inputs.append(self.name(to_seq_major, name + "_transpose"))
         x, mask = self.embeddings(weights, *inputs)
         for i in range(self.config.num_hidden_layers):
             x = self.encoder_layer(weights, i, x, mask)
@@ -365,7 +373,8 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
         build_config.builder_optimization_level = args.optimization_level
 
     net = NetworkBuilder(trt, network, config, precision, half_plugins, use_fc_plugin=args.force_fc2_gemm,
-                         calibration=calibration, strict=args.strict and not calibration)
+                         calibration=calibration, strict=args.strict and not calibration,
+                         int8_skipln=args.force_int8_skipln, int8_multihead=args.force_int8_multihead)
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
     add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length)
 
@@ -449,6 +458,10 @@ def parse_args(argv=None):
     p.add_argument("-n", "--calib-num", type=int, default=100, help="number of features to calibrate on")
     p.add_argument("-g", "--force-fc2-gemm", action="store_true",
                    help="run each FFN's second projection through the CustomFCPluginDynamic GEMM")
+    p.add_argument("-iln", "--force-int8-skipln", action="store_true",
+                   help="with -i: run the skip-LayerNorm plugins in int8 (fp16 by default)")
+    p.add_argument("-imh", "--force-int8-multihead", action="store_true",
+                   help="with -i: run the attention plugins in int8 (fp16 by default; needs heads of 64)")
     p.add_argument("--calib-cache", help="int8 calibration cache, read if present, written otherwise "
                                          "(default: OUTPUT.calib)")
     p.add_argument("--optimization-level", type=int, choices=range(6), metavar="{0..5}",
@@ -480,6 +493,11 @@ def check_arguments(args, config):
     if max(args.sequence_length) > config.max_position_embeddings:
         raise ValueError(f"sequence length {max(args.sequence_length)} exceeds the model's "
                          f"{config.max_position_embeddings} position embeddings")
+    if (args.force_int8_skipln or args.force_int8_multihead) and not args.int8:
+        raise ValueError("-iln/--force-int8-skipln and -imh/--force-int8-multihead need -i/--int8")
+    if args.force_int8_multihead and config.head_size != 64:
+        raise ValueError(f"-imh/--force-int8-multihead needs heads of 64 (TensorRT's fused int8 attention); "
+                         f"this model's heads are {config.head_size}")
     if args.int8 and not os.path.exists(args.calib_cache) and not (args.squad_json and args.vocab_file):
         raise ValueError(f"--int8 needs calibration data: -j SQUAD_JSON and -v VOCAB_FILE, or an existing "
                          f"calibration cache ({args.calib_cache})")
@@ -512,7 +530,9 @@ def main(argv=None):
                    build_seconds=round(seconds, 1),
                    build_options={"tactic_sources": [n.lower() for n in args.tactic_sources],
                                   "optimization_level": args.optimization_level,
-                                  "force_fc2_gemm": args.force_fc2_gemm, "strict": args.strict}).save(args.output)
+                                  "force_fc2_gemm": args.force_fc2_gemm, "strict": args.strict,
+                                  "int8_skipln": args.force_int8_skipln,
+                                  "int8_multihead": args.force_int8_multihead}).save(args.output)
         print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
               f"{len(engine) / 2**20:.1f} MiB")

@@ -55,9 +55,16 @@ class Network:
         return lambda *args: Layer(self, kinds[attribute])
 
 
-def fake_tensorrt():
-    registry = types.SimpleNamespace(get_plugin_creator=lambda name, version, namespace: types.SimpleNamespace(
-        create_plugin=lambda layer_name, fields: object()))
+def fake_tensorrt(plugins=None):
+    """A stand-in for the tensorrt module; `plugins` collects {layer name: {field: first value}}."""
+    def creator(name, version, namespace):
+        def create_plugin(layer_name, fields):
+            if plugins is not None:
+                plugins[layer_name] = {field: data[0] for field, data, kind in fields if data.size == 1}
+            return object()
+        return types.SimpleNamespace(create_plugin=create_plugin)
+
+    registry = types.SimpleNamespace(get_plugin_creator=creator)
     names = lambda *members: types.SimpleNamespace(**{m: m for m in members})  # noqa: E731
     return types.SimpleNamespace(
         get_plugin_registry=lambda: registry, Weights=lambda array=None: array,
@@ -71,9 +78,9 @@ CONFIG = BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, 
                     vocab_size=100, max_position_embeddings=32)
 
 
-def build_network(precision, half_plugins, calibration=False, config=CONFIG, strict=False):
-    net = builder.NetworkBuilder(fake_tensorrt(), Network(), config, precision, half_plugins,
-                                 calibration=calibration, strict=strict)
+def build_network(precision, half_plugins, calibration=False, config=CONFIG, strict=False, plugins=None, **int8):
+    net = builder.NetworkBuilder(fake_tensorrt(plugins), Network(), config, precision, half_plugins,
+                                 calibration=calibration, strict=strict, **int8)
     net.bert_qa(random_weights(config, seed=1), 32, dynamic_sequence=False)
     return net.network
 
@@ -122,6 +129,43 @@ def test_strict_pins_the_projections_to_the_requested_precision(precision, kind)
     assert set(pinned.values()) == {"int8" if precision == "int8" else "float16"}
     loose = build_network(precision, half_plugins=True)
     assert not any(hasattr(layer, "precision") for layer in loose.layers)
+
+
+HEADS_OF_64 = BertConfig(**{**CONFIG.to_dict(), "hidden_size": 128})
+HEADS_OF_32 = CONFIG
+
+
+@pytest.mark.parametrize("precision,half,config,int8,types_expected", [
+    # (precision, fp16 plugins, model, -iln/-imh) -> (embeddings mask, attention, layer norm) types
+    ("fp32", False, HEADS_OF_64, {}, (0, 0, 0)),
+    ("fp16", True, HEADS_OF_64, {}, (1, 1, 1)),
+    ("fp16", True, HEADS_OF_32, {}, (0, 0, 1)),  # no fused fp16 attention for heads of 32
+    ("int8", True, HEADS_OF_64, {}, (1, 1, 1)),
+    ("int8", True, HEADS_OF_64, {"int8_skipln": True}, (1, 1, 2)),
+    ("int8", True, HEADS_OF_64, {"int8_multihead": True}, (2, 2, 1)),
+    ("int8", True, HEADS_OF_64, {"int8_skipln": True, "int8_multihead": True}, (2, 2, 2)),
+    ("int8", False, HEADS_OF_64, {"int8_skipln": True, "int8_multihead": True, "calibration": True}, (0, 0, 0)),
+])
+def test_plugin_precisions(precision, half, config, int8, types_expected):
+    plugins = {}
+    build_network(precision, half, config=config, plugins=plugins, **int8)
+    mask, attention, layer_norm = types_expected
+    assert plugins["embeddings"]["mha_type_id"] == mask
+    assert plugins["embeddings"]["output_fp16"] == int(half)
+    assert {plugins[f"layer.{i}_qkv_to_context"]["type_id"] for i in range(2)} == {attention}
+    assert {plugins[f"layer.{i}_{n}_layer_norm"]["type_id"] for i in range(2) for n in ("attention", "output")} \
+        == {layer_norm}
+
+
+def test_int8_plugin_flags_are_checked(tmp_path):
+    args = builder.parse_args(["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "-imh"])
+    with pytest.raises(ValueError, match="need -i/--int8"):
+        builder.check_arguments(args, HEADS_OF_64)
+    args = builder.parse_args(["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "-i", "-imh", "-j", "t.json",
+                               "-v", "v.txt"])
+    builder.check_arguments(args, HEADS_OF_64)
+    with pytest.raises(ValueError, match="needs heads of 64 .* this model's heads are 32"):
+        builder.check_arguments(args, HEADS_OF_32)
 
 
 def test_plugin_arrays_stay_alive():
