@@ -4,20 +4,21 @@
 #   model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt
 #
 # Usage: scripts/squad_accuracy.sh -m CHECKPOINT -v VOCAB -d DEV_JSON [-c CALIB_JSON]
-#            [-p "fp32 fp16 int8"] [-s 384] [-b 32] [-n 500] [-o OUTDIR] [-r RESULTS_CSV] [-t]
+#            [-p "fp32 fp16 int8"] [-s 384] [-b 32] [-n 500] [-o OUTDIR] [-r RESULTS_CSV] [-t] [-x FLAGS]
 # -c is the SQuAD file whose features calibrate int8 (use train, never dev).
 # -t builds with builder.py --strict (projections pinned to the precision); rows say "int8-strict".
+# -x passes more builder.py flags, e.g. -x "-iln -imh"; rows say "int8-iln-imh".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 ckpt="" vocab="" dev="" calib="" precisions="fp32 fp16" seq=384 batch=32 calib_num=500 outdir=engines results=""
-strict=()
-while getopts "m:v:d:c:p:s:b:n:o:r:th" opt; do
+strict=() extra=""
+while getopts "m:v:d:c:p:s:b:n:o:r:tx:h" opt; do
     case "$opt" in
         m) ckpt=$OPTARG ;; v) vocab=$OPTARG ;; d) dev=$OPTARG ;; c) calib=$OPTARG ;;
         p) precisions=$OPTARG ;; s) seq=$OPTARG ;; b) batch=$OPTARG ;; n) calib_num=$OPTARG ;;
-        o) outdir=$OPTARG ;; r) results=$OPTARG ;; t) strict=(--strict) ;;
+        o) outdir=$OPTARG ;; r) results=$OPTARG ;; t) strict=(--strict) ;; x) extra=$OPTARG ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -33,7 +34,7 @@ results=${results:-$outdir/accuracy.csv}
 [[ -f $results ]] || echo "model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt" >"$results"
 
 for precision in $precisions; do
-    label=$precision${strict:+-strict}
+    label=$precision${strict:+-strict}${extra// /}
     engine="$outdir/$name-$label-s$seq.engine"
     flags=()
     case "$precision" in
@@ -44,7 +45,7 @@ for precision in $precisions; do
         *) echo "squad_accuracy.sh: error: unknown precision $precision (fp32, fp16 or int8)" >&2; exit 2 ;;
     esac
     python builder.py -m "$ckpt" -o "$engine" -b "$batch" -s "$seq" -v "$vocab" \
-        --timing-cache "$engine.timing_cache" "${flags[@]}" "${strict[@]}"
+        --timing-cache "$engine.timing_cache" "${flags[@]}" "${strict[@]}" $extra
     predictions="$outdir/$name-$label-s$seq.predictions.json"
     python inference.py -e "$engine" -v "$vocab" -s "$seq" -b "$batch" -sq "$dev" -o "$predictions" --no-progress
     scores=$(python squad/evaluate-v1.1.py "$dev" "$predictions")

@@ -256,9 +256,14 @@ def test_benchmark_sweep_builds_the_profiles_and_times_every_batch(tmp_path):
     ]
 
 
-def test_squad_accuracy_strict_builds_and_labels_pinned_engines(tmp_path):
-    """squad_accuracy.sh -t with a stand-in `python`: builder.py gets --strict, and the engine,
-    predictions and CSV row say int8-strict."""
+@pytest.mark.parametrize("flags,label,builder_tail", [
+    (["-t"], "int8-strict", " --strict"),
+    (["-x", "-iln -imh"], "int8-iln-imh", " -iln -imh"),
+    ([], "int8", ""),
+])
+def test_squad_accuracy_labels_what_it_built(tmp_path, flags, label, builder_tail):
+    """squad_accuracy.sh with a stand-in `python`: builder.py gets --strict (-t) or the -x flags, and
+    the engine, predictions and CSV row are labelled with them."""
     env = logging_sandbox(tmp_path, "squad_accuracy.sh", {"python": (
         '#!/bin/bash\necho "python $*" >> "$CALL_LOG"\n'
         'case "$1" in\n'
@@ -267,12 +272,12 @@ def test_squad_accuracy_strict_builds_and_labels_pinned_engines(tmp_path):
         'esac\n')})
     out = tmp_path / "out"
     result = run(tmp_path / "scripts" / "squad_accuracy.sh", "-m", "models/m.npz", "-v", "vocab.txt", "-d", "dev.json",
-                 "-c", "train.json", "-p", "int8", "-o", str(out), "-t", env=env)
+                 "-c", "train.json", "-p", "int8", "-o", str(out), *flags, env=env)
     assert result.returncode == 0, result.stderr
     build, infer, score, row = calls(tmp_path)
-    assert build == (f"python builder.py -m models/m.npz -o {out}/m-int8-strict-s384.engine -b 32 -s 384 -v vocab.txt "
-                     f"--timing-cache {out}/m-int8-strict-s384.engine.timing_cache --int8 --calib-num 500 "
-                     f"--calib-cache {out}/m-s384.calib -j train.json --strict")
-    assert f"-o {out}/m-int8-strict-s384.predictions.json" in infer
+    assert build == (f"python builder.py -m models/m.npz -o {out}/m-{label}-s384.engine -b 32 -s 384 -v vocab.txt "
+                     f"--timing-cache {out}/m-{label}-s384.engine.timing_cache --int8 --calib-num 500 "
+                     f"--calib-cache {out}/m-s384.calib -j train.json{builder_tail}")
+    assert f"-o {out}/m-{label}-s384.predictions.json" in infer
     assert (out / "accuracy.csv").read_text().splitlines() == [
-        "model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt", "m,int8-strict,384"]
+        "model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt", f"m,{label},384"]
