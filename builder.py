@@ -45,7 +45,7 @@ class NetworkBuilder:
         self.network = network
         self.config = config
         self.precision = precision
-        self.half = half_plugins  # fp16 and int8 engines run the plugins in fp16
+        self.half = half_plugins  # fp16 and int8 engines run the plugins in fp16 (unless -iln/-imh)
         int8_plugins = precision == "int8" and not calibration
         # Plugin precisions as the plugins encode them: 0 fp32, 1 fp16, 2 int8. The fused fp16
         # attention kernels exist for heads of 64 only; other head sizes run the attention plugin in
