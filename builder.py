@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from helpers.files import write_atomically
-from helpers.trt_common import EngineInfo, TensorRTError, import_tensorrt, make_logger
+from helpers.trt_common import EngineInfo, TensorRTError, import_pycuda, import_tensorrt, make_logger
 from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
 
 PLUGIN_VERSION = "1"  # the field layout below is that of version 1 of each BERT plugin
@@ -416,18 +416,17 @@ def build_engine(args, config, weights):
     if precision == "int8":
         # The calibrator copies features with pycuda: its CUDA context must be current before
         # TensorRT creates its streams, or calibration fails with "invalid resource handle".
-        from helpers.trt_common import import_pycuda
         import_pycuda()
-    if precision == "int8" and not os.path.exists(args.calib_cache):
-        # Calibration runs the network in fp32, where plugins fixed to fp16 find no formats
-        # ("could not find any supported formats"). So an fp32-plugin twin of the network, with
-        # the same layers and tensor names, is calibrated first; only its cache is kept (its
-        # timing cache would not fit the real network).
-        # The twin's engine is thrown away, so it gets one batch-1 profile and the fastest search.
-        twin_args = argparse.Namespace(**{**vars(args), "timing_cache": None, "batch_size": [1],
-                                          "optimization_level": 0})
-        _, seconds = serialize_network(trt, logger, twin_args, config, weights, precision, half_plugins=False,
-                                       calibration=True)
+        if not os.path.exists(args.calib_cache):
+            # Calibration runs the network in fp32, where plugins fixed to fp16 find no formats
+            # ("could not find any supported formats"). So an fp32-plugin twin of the network, with
+            # the same layers and tensor names, is calibrated first; only its cache is kept (its
+            # timing cache would not fit the real network). Its engine is thrown away, so it gets
+            # one batch-1 profile and the fastest search.
+            twin_args = argparse.Namespace(**{**vars(args), "timing_cache": None, "batch_size": [1],
+                                              "optimization_level": 0})
+            _, seconds = serialize_network(trt, logger, twin_args, config, weights, precision,
+                                           half_plugins=False, calibration=True)
     engine, build_seconds = serialize_network(trt, logger, args, config, weights, precision,
                                               half_plugins=precision != "fp32")
     return engine, precision, seconds + build_seconds, trt.__version__

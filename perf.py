@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from helpers.files import write_json_atomically
+from helpers.layer_profile import inspect_engine, layer_precisions, make_profiler, summarize_parts, time_by
 from helpers.trt_common import TensorRTError
 
 
@@ -80,8 +81,6 @@ def profile_layers(runner, batch, sequence, runs):
 
     Called after the timed rows: the profiler slows every later run of its context down.
     """
-    from helpers.layer_profile import make_profiler
-
     binding = runner.binding(batch, sequence)
     timer = make_profiler(runner.trt)
     binding.context.profiler = timer
@@ -93,21 +92,15 @@ def profile_layers(runner, batch, sequence, runs):
 
 def layer_report(runner, batch, sequence, runs):
     """Per-layer times, their sum per part of BERT, and each layer's precision (engine inspector)."""
-    from helpers.layer_profile import inspect_engine, layer_precisions, summarize_parts
-
     binding, times = profile_layers(runner, batch, sequence, runs)
     try:
         precisions = layer_precisions(inspect_engine(runner.trt, runner.engine, binding.context))
     except (AttributeError, TypeError, ValueError) as e:  # an inspector API or format this code does not know
         print(f"perf.py: warning: no layer precisions from the engine inspector ({e})", file=sys.stderr)
         precisions = {}
-    time_by_precision = {}
-    for t in times:
-        precision = precisions.get(t.name, "unknown")
-        time_by_precision[precision] = time_by_precision.get(precision, 0.0) + t.mean_ms
     return {"batch": batch, "sequence": sequence, "runs": runs,
             "parts": [{"part": part, "ms": ms, "share": share} for part, ms, share in summarize_parts(times)],
-            "ms_by_precision": time_by_precision,
+            "ms_by_precision": time_by(times, lambda t: precisions.get(t.name, "unknown")),
             "layers": [{"name": t.name, "ms": t.mean_ms, "precision": precisions.get(t.name)} for t in times]}
 
 

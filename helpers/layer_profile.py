@@ -11,8 +11,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-# Checked in order: the first pattern found in a layer's name gives its part of the model (a
-# fused layer that spans several parts, such as a Myelin graph, counts toward the first).
+# Checked in order: the first pattern found in a layer's name gives its part of the model (a layer
+# TensorRT fused from several parts counts toward the first listed; Myelin graphs: see model_part).
 PARTS = (
     ("format conversions", "reformat"),
     ("attention (QKVToContext)", "_qkv_to_context"),
@@ -52,11 +52,17 @@ class LayerTime:
     mean_ms: float
 
 
-def summarize_parts(layer_times):
-    """[(part, ms, share of the total)] from [LayerTime], largest first."""
+def time_by(layer_times, key):
+    """{key(layer time): summed ms} over [LayerTime]."""
     totals = defaultdict(float)
     for t in layer_times:
-        totals[model_part(t.name)] += t.mean_ms
+        totals[key(t)] += t.mean_ms
+    return dict(totals)
+
+
+def summarize_parts(layer_times):
+    """[(part, ms, share of the total)] from [LayerTime], largest first."""
+    totals = time_by(layer_times, lambda t: model_part(t.name))
     whole = sum(totals.values()) or 1.0
     return sorted(((part, ms, ms / whole) for part, ms in totals.items()), key=lambda row: -row[1])
 
