@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from helpers.files import write_json_atomically
-from helpers.layer_profile import inspect_engine, layer_precisions, make_profiler, summarize_parts, time_by
+from helpers.layer_profile import (engine_layer_name, inspect_engine, layer_precisions, make_profiler,
+                                   summarize_parts, time_by)
 from helpers.trt_common import TensorRTError
 
 
@@ -95,13 +96,14 @@ def layer_report(runner, batch, sequence, runs):
     binding, times = profile_layers(runner, batch, sequence, runs)
     try:
         precisions = layer_precisions(inspect_engine(runner.trt, runner.engine, binding.context))
-    except (AttributeError, TypeError, ValueError) as e:  # an inspector API or format this code does not know
+    except (AttributeError, TypeError) as e:  # an inspector API this code does not know
         print(f"perf.py: warning: no layer precisions from the engine inspector ({e})", file=sys.stderr)
         precisions = {}
     return {"batch": batch, "sequence": sequence, "runs": runs,
             "parts": [{"part": part, "ms": ms, "share": share} for part, ms, share in summarize_parts(times)],
-            "ms_by_precision": time_by(times, lambda t: precisions.get(t.name, "unknown")),
-            "layers": [{"name": t.name, "ms": t.mean_ms, "precision": precisions.get(t.name)} for t in times]}
+            "ms_by_precision": time_by(times, lambda t: precisions.get(engine_layer_name(t.name), "unknown")),
+            "layers": [{"name": t.name, "ms": t.mean_ms, "precision": precisions.get(engine_layer_name(t.name))}
+                       for t in times]}
 
 
 def print_layer_report(report):

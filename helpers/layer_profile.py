@@ -87,12 +87,16 @@ def _strings(value):
             yield from _strings(v)
 
 
-def layer_precisions(engine_information):
-    """{layer name: lowest precision among its outputs} from the inspector's JSON.
+def engine_layer_name(name):
+    """A layer's name without the " [profile N]" that marks its copy for another optimization profile."""
+    return re.sub(r" \[profile \d+\]$", "", name)
+
+
+def layer_precisions(layers):
+    """{layer name: lowest precision among its outputs} from the inspector's layer descriptions.
 
     Layers without format details (an engine built without detailed verbosity) are left out.
     """
-    layers = json.loads(engine_information).get("Layers", [])
     result = {}
     order = [p for p, _ in PRECISIONS]
     for layer in layers:
@@ -100,8 +104,19 @@ def layer_precisions(engine_information):
             continue  # names only: the engine was built without detailed profiling verbosity
         found = {precision_of(s) for s in _strings(layer.get("Outputs", []))} - {None}
         if found:
-            result[layer.get("Name", "?")] = min(found, key=order.index)
+            result[engine_layer_name(layer.get("Name", "?"))] = min(found, key=order.index)
     return result
+
+
+def described_layers(information):
+    """The layer descriptions in one inspector JSON answer: a whole engine's, one layer's, or none."""
+    try:
+        parsed = json.loads(information)
+    except (TypeError, ValueError):
+        return []
+    if isinstance(parsed, dict) and "Layers" in parsed:
+        return parsed["Layers"]
+    return [parsed] if isinstance(parsed, (dict, str)) else []
 
 
 def make_profiler(trt):
@@ -124,10 +139,21 @@ def make_profiler(trt):
 
 
 def inspect_engine(trt, engine, context):
-    """The inspector's JSON description of the engine, with shapes and formats from `context`."""
+    """The inspector's description of each engine layer, with shapes and formats from `context`.
+
+    TensorRT 8.6 described an engine of three profiles without any formats when `context` ran the
+    second profile (it logged "invalid encoded reference to a slot"), so where the whole engine's
+    description has no formats, each layer is asked for alone and those it cannot describe are
+    left out.
+    """
     inspector = engine.create_engine_inspector()
     if hasattr(inspector, "execution_context"):
         inspector.execution_context = context
     else:  # TensorRT 8.x before 8.6 named it `context`
         inspector.context = context
-    return inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+    json_format = trt.LayerInformationFormat.JSON
+    layers = described_layers(inspector.get_engine_information(json_format))
+    if layer_precisions(layers):
+        return layers
+    return [layer for index in range(engine.num_layers)
+            for layer in described_layers(inspector.get_layer_information(index, json_format))]

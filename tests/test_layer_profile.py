@@ -6,7 +6,8 @@ import types
 import pytest
 
 import builder
-from helpers.layer_profile import LayerTime, layer_precisions, model_part, precision_of, summarize_parts
+from helpers.layer_profile import (LayerTime, described_layers, inspect_engine, layer_precisions, model_part,
+                                   precision_of, summarize_parts)
 
 
 @pytest.mark.parametrize("name,part", [
@@ -64,10 +65,44 @@ def test_layer_precisions_from_inspector_json():
                                            {"Name": "m", "Format/Datatype": "Row major linear Int32 format"}]},
         {"Name": "no formats", "Outputs": []}],
         "Bindings": ["input_ids"]}
-    assert layer_precisions(json.dumps(info)) == {"layer.0_qkv": "int8", "layer.0_qkv_to_context": "fp16",
-                                                  "embeddings": "fp32"}
+    assert layer_precisions(described_layers(json.dumps(info))) == {
+        "layer.0_qkv": "int8", "layer.0_qkv_to_context": "fp16", "embeddings": "fp32"}
     # An engine built without detailed verbosity lists names only: nothing to report.
-    assert layer_precisions(json.dumps({"Layers": ["layer.0_qkv", "embeddings"]})) == {}
+    assert layer_precisions(described_layers(json.dumps({"Layers": ["layer.0_qkv", "embeddings"]}))) == {}
+    # A layer's copy for another optimization profile is reported under the layer's own name.
+    copy = {"Name": "layer.0_qkv [profile 2]", "Outputs": [{"Format/Datatype": "Row major linear FP16 format"}]}
+    assert layer_precisions([copy]) == {"layer.0_qkv": "fp16"}
+
+
+@pytest.mark.parametrize("answer,layers", [
+    ('{"Layers": [{"Name": "a"}], "Bindings": []}', [{"Name": "a"}]),
+    ('{"Name": "a", "Outputs": []}', [{"Name": "a", "Outputs": []}]),
+    ('"a"', ["a"]),
+    ("", []),
+    ("{not json", []),
+])
+def test_described_layers_reads_whole_engine_and_single_layer_answers(answer, layers):
+    assert described_layers(answer) == layers
+
+
+def test_inspector_falls_back_to_one_layer_at_a_time():
+    """TensorRT 8.6 described a three-profile engine without formats for a context on its second
+    profile; the layers asked for one by one still give theirs (the one it cannot describe is left out)."""
+    def described(name, fmt):
+        return {"Name": name, "Outputs": [{"Format/Datatype": f"Row major linear {fmt} format"}]}
+
+    per_layer = [json.dumps(described("layer.0_qkv [profile 1]", "Int8")), "",
+                 json.dumps(described("layer.0_qkv_to_context [profile 1]", "FP16"))]
+    for whole_engine in ("", json.dumps({"Layers": ["layer.0_qkv", "layer.0_qkv_to_context"]})):
+        inspector = types.SimpleNamespace(execution_context=None,
+                                          get_engine_information=lambda fmt, answer=whole_engine: answer,
+                                          get_layer_information=lambda index, fmt: per_layer[index])
+        engine = types.SimpleNamespace(num_layers=3, create_engine_inspector=lambda: inspector)
+        trt = types.SimpleNamespace(LayerInformationFormat=types.SimpleNamespace(JSON="json"))
+        context = object()
+        layers = inspect_engine(trt, engine, context)
+        assert inspector.execution_context is context
+        assert layer_precisions(layers) == {"layer.0_qkv": "int8", "layer.0_qkv_to_context": "fp16"}
 
 
 def fake_tensorrt(default_sources):
