@@ -40,7 +40,8 @@ class NetworkBuilder:
     """
 
     def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False,
-                 strict=False, int8_skipln=False, int8_multihead=False):
+                 strict=False, int8_skipln=False, int8_multihead=False, conv_projections=False, gelu_plugin=True,
+                 attention_layers=False):
         self.trt = trt
         self.network = network
         self.config = config
@@ -65,6 +66,14 @@ class NetworkBuilder:
         # --strict: the projections must run in the requested precision. Otherwise TensorRT keeps
         # a higher one wherever that is faster (at small sizes int8 may not be used at all).
         self.strict = strict
+        # int8 engines always run their projections as 1x1 convolutions (what TensorRT quantizes);
+        # the others may too (--conv-projections): TensorRT 8.6 fused the GELU into the convolution
+        # of int8 engines but ran it as a kernel of its own after the matrix multiply of fp16 ones.
+        self.conv_projections = conv_projections or precision == "int8"
+        self.gelu_plugin = gelu_plugin
+        # --attention layers: softmax(Q K^T / sqrt(d) + mask) V from matrix multiplies and a softmax,
+        # a pattern TensorRT may fuse into one attention kernel of its own, instead of the plugin.
+        self.attention_layers = attention_layers
         self.arrays = []
         self.plugins = []
         self.registry = trt.get_plugin_registry()
@@ -127,17 +136,18 @@ class NetworkBuilder:
     def linear(self, x, kernel, bias, name, pin=True):
         """y = x @ kernel + bias on (seq, batch, in, 1, 1) -> (seq, batch, out, 1, 1).
 
-        int8 engines use a 1x1 convolution, which TensorRT quantizes with the calibrator;
-        the others a matrix multiply that TensorRT fuses with the bias and the reshapes. With
-        --strict, `pin` fixes its precision.
+        A 1x1 convolution (int8 engines: TensorRT quantizes it with the calibrator) or a matrix
+        multiply that TensorRT fuses with the bias and the reshapes. With --strict, `pin` fixes
+        its precision.
         """
         trt, net = self.trt, self.network
         n_in, n_out = kernel.shape
-        if self.precision == "int8":
+        pinned = {"int8": trt.int8, "fp16": trt.float16}.get(self.precision) if self.strict and pin else None
+        if self.conv_projections:
             conv = net.add_convolution_nd(x, n_out, (1, 1), self.weights(kernel.T),
                                           self.weights(bias) if bias is not None else trt.Weights())
-            if self.strict and pin:
-                conv.precision = trt.int8
+            if pinned is not None:
+                conv.precision = pinned
             y = self.name(conv, name)
             if self.calibration:
                 net.mark_output(y)
@@ -149,8 +159,8 @@ class NetworkBuilder:
         w.name = name + "_kernel"
         product = net.add_matrix_multiply(flat.get_output(0), trt.MatrixOperation.NONE,
                                           w.get_output(0), trt.MatrixOperation.NONE)
-        if self.strict and pin and self.precision == "fp16":
-            product.precision = trt.float16
+        if pinned is not None:
+            product.precision = pinned
         y = self.name(product, name)
         if bias is not None:
             b = net.add_constant((1, 1, n_out), self.weights(bias))
@@ -181,11 +191,13 @@ class NetworkBuilder:
     def gelu(self, x, bias, name):
         """GELU(x + bias), in the form the model was trained with.
 
-        tanh: TensorRT's GELU plugin (it implements the tanh form) where registered.
-        erf:  0.5 x (1 + erf(x / sqrt 2)) from elementwise layers, which TensorRT fuses.
+        tanh: TensorRT's GELU plugin (it implements the tanh form) where registered, unless
+              --no-gelu-plugin; otherwise elementwise layers, as the erf form.
+        erf:  0.5 x (1 + erf(x / sqrt 2)) from elementwise layers, which TensorRT fuses with
+              each other and, after a convolution, into it.
         """
         trt, net = self.trt, self.network
-        if self.config.gelu == "tanh" and self.has_plugin("CustomGeluPluginDynamic"):
+        if self.config.gelu == "tanh" and self.gelu_plugin and self.has_plugin("CustomGeluPluginDynamic"):
             # The plugin copies its bias byte for byte in its own precision.
             fields = [self.field_int("type_id", int(self.half)), self.field_floats("bias", bias, half=self.half)]
             return self.add_plugin("CustomGeluPluginDynamic", name, fields, [x]).get_output(0)
@@ -229,12 +241,16 @@ class NetworkBuilder:
         return layer.get_output(0), layer.get_output(1)
 
     def attention(self, weights, prefix, x, mask):
-        """Multi-head self-attention: one QKV projection, then the QKVToContext plugin."""
+        """Multi-head self-attention: one QKV projection, then the QKVToContext plugin or layers."""
         cfg = self.config
         heads, head_size, hidden = cfg.num_attention_heads, cfg.head_size, cfg.hidden_size
-        # The plugin reads each token's projection as [head][q, k, v][head_size].
         kernels = np.stack([weights[f"{prefix}.attention.{p}.kernel"] for p in ("query", "key", "value")])
         biases = np.stack([weights[f"{prefix}.attention.{p}.bias"] for p in ("query", "key", "value")])
+        if self.attention_layers:
+            qkv_kernel = np.concatenate(kernels, axis=1)
+            qkv = self.linear(x, qkv_kernel, biases.reshape(3 * hidden), prefix + "_qkv")
+            return self.attention_from_layers(qkv, mask, prefix + "_qkv_to_context")
+        # The plugin reads each token's projection as [head][q, k, v][head_size].
         qkv_kernel = kernels.reshape(3, hidden, heads, head_size).transpose(1, 2, 0, 3).reshape(hidden, 3 * hidden)
         qkv_bias = biases.reshape(3, heads, head_size).transpose(1, 0, 2).reshape(3 * hidden)
         qkv = self.linear(x, qkv_kernel, qkv_bias, prefix + "_qkv")
@@ -242,6 +258,52 @@ class NetworkBuilder:
                   self.field_int("num_heads", heads), self.field_int("has_mask", 1)]
         return self.add_plugin("CustomQKVToContextPluginDynamic", prefix + "_qkv_to_context",
                                fields, [qkv, mask]).get_output(0)
+
+    def attention_from_layers(self, qkv, mask_bias, name):
+        """softmax(Q K^T / sqrt(d) + mask_bias) V for qkv (seq, batch, [q|k|v][head][d], 1, 1).
+
+        Works on (1, batch, heads, seq, d) tensors; the result is (seq, batch, hidden, 1, 1).
+        """
+        trt, net = self.trt, self.network
+        heads, head_size = self.config.num_attention_heads, self.config.head_size
+        split = net.add_shuffle(qkv)
+        split.reshape_dims = (0, 0, 3, heads, head_size)
+        split.second_transpose = (2, 1, 3, 0, 4)  # (3, batch, heads, seq, d)
+        split = self.name(split, name + "_split")
+
+        def part(index, label):
+            which = net.add_constant((1,), self.weights(np.array([index]), np.int32))
+            which.name = f"{name}_{label}_index"
+            return self.name(net.add_gather(split, which.get_output(0), 0), f"{name}_{label}")
+
+        # Scaling Q before its product is the form TensorRT's attention fusion looks for.
+        query = self.name(net.add_elementwise(part(0, "query"), self.constant(head_size ** -0.5, name + "_scale"),
+                                              trt.ElementWiseOperation.PROD), name + "_scaled_query")
+        scores = self.name(net.add_matrix_multiply(query, trt.MatrixOperation.NONE,
+                                                   part(1, "key"), trt.MatrixOperation.TRANSPOSE), name + "_scores")
+        scores = self.name(net.add_elementwise(scores, mask_bias, trt.ElementWiseOperation.SUM), name + "_masked")
+        softmax = net.add_softmax(scores)
+        softmax.axes = 1 << 4
+        probabilities = self.name(softmax, name + "_probabilities")
+        context = self.name(net.add_matrix_multiply(probabilities, trt.MatrixOperation.NONE,
+                                                    part(2, "value"), trt.MatrixOperation.NONE), name + "_context")
+        merge = net.add_shuffle(context)
+        merge.first_transpose = (3, 1, 2, 4, 0)  # (seq, batch, heads, d, 1)
+        merge.reshape_dims = (0, 0, self.config.hidden_size, 1, 1)
+        return self.name(merge, name)
+
+    def attention_mask_bias(self, input_mask):
+        """0 for tokens to attend to and -10000 for padding, as (1, batch, 1, 1, seq), from (seq, batch)."""
+        trt, net = self.trt, self.network
+        as_float = self.name(net.add_cast(input_mask, trt.float32), "attention_mask_float")
+        shaped = net.add_shuffle(as_float)
+        shaped.reshape_dims = (0, 0, 1, 1, 1)
+        shaped.second_transpose = (2, 1, 3, 4, 0)
+        shaped = self.name(shaped, "attention_mask_shaped")
+        minus_one = self.name(net.add_elementwise(shaped, self.constant(-1.0, "attention_mask_one"),
+                                                  trt.ElementWiseOperation.SUM), "attention_mask_minus_one")
+        return self.name(net.add_elementwise(minus_one, self.constant(10000.0, "attention_mask_scale"),
+                                             trt.ElementWiseOperation.PROD), "attention_mask_bias")
 
     def encoder_layer(self, weights, index, x, mask):
         """One transformer layer: attention and FFN, each closed by residual + LayerNorm."""
@@ -278,6 +340,8 @@ class NetworkBuilder:
             to_seq_major.first_transpose = (1, 0)
             inputs.append(self.name(to_seq_major, name + "_transpose"))
         x, mask = self.embeddings(weights, *inputs)
+        if self.attention_layers:
+            mask = self.attention_mask_bias(inputs[INPUT_NAMES.index("input_mask")])
         for i in range(self.config.num_hidden_layers):
             x = self.encoder_layer(weights, i, x, mask)
         logits = self.squad_output(weights, x)
@@ -374,7 +438,9 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
 
     net = NetworkBuilder(trt, network, config, precision, half_plugins, use_fc_plugin=args.force_fc2_gemm,
                          calibration=calibration, strict=args.strict and not calibration,
-                         int8_skipln=args.force_int8_skipln, int8_multihead=args.force_int8_multihead)
+                         int8_skipln=args.force_int8_skipln, int8_multihead=args.force_int8_multihead,
+                         conv_projections=args.conv_projections, gelu_plugin=not args.no_gelu_plugin,
+                         attention_layers=args.attention == "layers")
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
     add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length)
 
@@ -458,7 +524,7 @@ def parse_args(argv=None):
     p.add_argument("-g", "--force-fc2-gemm", action="store_true",
                    help="run each FFN's second projection through the CustomFCPluginDynamic GEMM")
     p.add_argument("-iln", "--force-int8-skipln", action="store_true",
-                   help="with -i: run the skip-LayerNorm plugins in int8 (fp16 by default)")
+                   help="with -i: run the skip-LayerNorm plugins in int8 (fp16 by default; needs hidden 768 or 1024)")
     p.add_argument("-imh", "--force-int8-multihead", action="store_true",
                    help="with -i: run the attention plugins in int8 (fp16 by default; needs heads of 64)")
     p.add_argument("--calib-cache", help="int8 calibration cache, read if present, written otherwise "
@@ -474,6 +540,15 @@ def parse_args(argv=None):
     p.add_argument("--doc-stride", type=int, default=128, help="for calibration features")
     p.add_argument("--gelu", choices=("erf", "tanh"),
                    help="override the GELU form given by the model config (hidden_act)")
+    p.add_argument("--no-gelu-plugin", action="store_true",
+                   help="build the tanh GELU from elementwise layers, which TensorRT can fuse into the "
+                        "projection before it, instead of TensorRT's GELU plugin")
+    p.add_argument("--attention", choices=("plugin", "layers"), default="plugin",
+                   help="self-attention through TensorRT's QKVToContext plugin (default) or built from matrix "
+                        "multiplies and a softmax, which TensorRT may fuse into an attention kernel of its own")
+    p.add_argument("--conv-projections", action="store_true",
+                   help="fp16/fp32: run the projections as 1x1 convolutions, as int8 engines do "
+                        "(TensorRT fuses a GELU into a convolution; default: matrix multiplies)")
     p.add_argument("--export-weights", action="store_true",
                    help="write the checkpoint as one framework-free .npz file and stop (no TensorRT needed)")
     p.add_argument("--export-fp16", action="store_true", help="with --export-weights: store fp16 (half the size)")
@@ -497,6 +572,12 @@ def check_arguments(args, config):
     if args.force_int8_multihead and config.head_size != 64:
         raise ValueError(f"-imh/--force-int8-multihead needs heads of 64 (TensorRT's fused int8 attention); "
                          f"this model's heads are {config.head_size}")
+    if args.force_int8_multihead and args.attention == "layers":
+        raise ValueError("-imh/--force-int8-multihead runs the attention plugin in int8; it does not go with "
+                         "--attention layers")
+    if args.force_int8_skipln and config.hidden_size not in (768, 1024):
+        raise ValueError(f"-iln/--force-int8-skipln needs a hidden size of 768 or 1024 (TensorRT's int8 "
+                         f"skip-LayerNorm kernels); this model's is {config.hidden_size}")
     if args.int8 and not os.path.exists(args.calib_cache) and not (args.squad_json and args.vocab_file):
         raise ValueError(f"--int8 needs calibration data: -j SQUAD_JSON and -v VOCAB_FILE, or an existing "
                          f"calibration cache ({args.calib_cache})")
@@ -531,7 +612,10 @@ def main(argv=None):
                                   "optimization_level": args.optimization_level,
                                   "force_fc2_gemm": args.force_fc2_gemm, "strict": args.strict,
                                   "int8_skipln": args.force_int8_skipln,
-                                  "int8_multihead": args.force_int8_multihead}).save(args.output)
+                                  "int8_multihead": args.force_int8_multihead,
+                                  "conv_projections": args.conv_projections,
+                                  "gelu_plugin": not args.no_gelu_plugin,
+                                  "attention": args.attention}).save(args.output)
         print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
               f"{len(engine) / 2**20:.1f} MiB")

@@ -4,6 +4,7 @@ int8 engines take their scales from a calibration cache keyed by tensor name, wr
 fp32-plugin copy of the network ran. These tests check what that relies on: both networks have
 the same layers and tensor names, and the calibration copy exposes every projection's output.
 """
+import dataclasses
 import types
 
 import numpy as np
@@ -49,7 +50,8 @@ class Network:
     def __getattr__(self, attribute):
         kinds = {"add_shuffle": "Shuffle", "add_constant": "Constant", "add_matrix_multiply": "MatrixMultiply",
                  "add_elementwise": "ElementWise", "add_unary": "Unary", "add_activation": "Activation",
-                 "add_convolution_nd": "Convolution"}
+                 "add_convolution_nd": "Convolution", "add_gather": "Gather", "add_softmax": "SoftMax",
+                 "add_cast": "Cast"}
         if attribute not in kinds:
             raise AttributeError(attribute)
         return lambda *args: Layer(self, kinds[attribute])
@@ -69,7 +71,7 @@ def fake_tensorrt(plugins=None):
     return types.SimpleNamespace(
         get_plugin_registry=lambda: registry, Weights=lambda array=None: array,
         PluginField=lambda name, data, kind: (name, data, kind), PluginFieldCollection=list,
-        PluginFieldType=names("INT32", "FLOAT32", "FLOAT16"), MatrixOperation=names("NONE"),
+        PluginFieldType=names("INT32", "FLOAT32", "FLOAT16"), MatrixOperation=names("NONE", "TRANSPOSE"),
         ElementWiseOperation=names("SUM", "PROD"), UnaryOperation=names("ERF"), ActivationType=names("TANH"),
         int32="int32", float32="float32", float16="float16", int8="int8")
 
@@ -78,9 +80,9 @@ CONFIG = BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, 
                     vocab_size=100, max_position_embeddings=32)
 
 
-def build_network(precision, half_plugins, calibration=False, config=CONFIG, strict=False, plugins=None, **int8):
+def build_network(precision, half_plugins, calibration=False, config=CONFIG, strict=False, plugins=None, **options):
     net = builder.NetworkBuilder(fake_tensorrt(plugins), Network(), config, precision, half_plugins,
-                                 calibration=calibration, strict=strict, **int8)
+                                 calibration=calibration, strict=strict, **options)
     net.bert_qa(random_weights(config, seed=1), 32, dynamic_sequence=False)
     return net.network
 
@@ -89,11 +91,13 @@ def tensor_names(network):
     return [t.name for layer in network.layers for t in layer._outputs]
 
 
-@pytest.mark.parametrize("gelu", ["erf", "tanh"])
-def test_calibration_network_matches_the_int8_network(gelu):
+@pytest.mark.parametrize("gelu,attention_layers", [("erf", False), ("tanh", False), ("erf", True)])
+def test_calibration_network_matches_the_int8_network(gelu, attention_layers):
     config = BertConfig(**{**CONFIG.to_dict(), "gelu": gelu})
-    twin = build_network("int8", half_plugins=False, calibration=True, config=config)
-    real = build_network("int8", half_plugins=True, config=config)
+    twin = build_network("int8", half_plugins=False, calibration=True, config=config,
+                         attention_layers=attention_layers)
+    real = build_network("int8", half_plugins=True, config=config, attention_layers=attention_layers)
+    assert [layer.kind for layer in real.layers].count("SoftMax") == (2 if attention_layers else 0)
     assert [layer.name for layer in twin.layers] == [layer.name for layer in real.layers]
     assert tensor_names(twin) == tensor_names(real)
     assert len(set(tensor_names(real))) == len(tensor_names(real))  # a cache entry names one tensor
@@ -109,7 +113,7 @@ def test_calibration_network_exposes_every_projection():
     assert [t.name for t in real.outputs] == [builder.OUTPUT_NAME]
 
 
-def test_fp16_and_fp32_use_matrix_multiplies():
+def test_fp16_and_fp32_use_matrix_multiplies_unless_asked_for_convolutions():
     for precision, half in (("fp32", False), ("fp16", True)):
         network = build_network(precision, half)
         kinds = [layer.kind for layer in network.layers]
@@ -117,18 +121,34 @@ def test_fp16_and_fp32_use_matrix_multiplies():
         assert kinds.count("MatrixMultiply") == 4 * 2 + 1
         assert [t.name for t in network.outputs] == [builder.OUTPUT_NAME]
         assert network.outputs[0].dtype == "float32"
+        convolutions = build_network(precision, half, conv_projections=True)
+        kinds = [layer.kind for layer in convolutions.layers]
+        assert "MatrixMultiply" not in kinds
+        assert [layer.name for layer in convolutions.layers if layer.kind == "Convolution"] == \
+            [f"layer.{i}_{p}" for i in range(2) for p in ("qkv", "attention_output", "intermediate", "output")] \
+            + ["qa_outputs"]
 
 
-@pytest.mark.parametrize("precision,kind", [("int8", "Convolution"), ("fp16", "MatrixMultiply")])
-def test_strict_pins_the_projections_to_the_requested_precision(precision, kind):
-    strict = build_network(precision, half_plugins=True, strict=True)
+@pytest.mark.parametrize("precision,kind,conv", [("int8", "Convolution", False), ("fp16", "MatrixMultiply", False),
+                                                 ("fp16", "Convolution", True)])
+def test_strict_pins_the_projections_to_the_requested_precision(precision, kind, conv):
+    strict = build_network(precision, half_plugins=True, strict=True, conv_projections=conv)
     projections = [layer for layer in strict.layers if layer.kind == kind]
     assert len(projections) == 4 * 2 + 1
     pinned = {layer.name: getattr(layer, "precision", None) for layer in projections}
     assert pinned.pop("qa_outputs") is None  # the QA head keeps whatever TensorRT finds best
     assert set(pinned.values()) == {"int8" if precision == "int8" else "float16"}
-    loose = build_network(precision, half_plugins=True)
+    loose = build_network(precision, half_plugins=True, conv_projections=conv)
     assert not any(hasattr(layer, "precision") for layer in loose.layers)
+
+
+@pytest.mark.parametrize("gelu_plugin", [True, False])
+def test_tanh_gelu_from_the_plugin_or_from_layers(gelu_plugin):
+    config = BertConfig(**{**CONFIG.to_dict(), "gelu": "tanh"})
+    plugins = {}
+    network = build_network("fp16", True, config=config, plugins=plugins, gelu_plugin=gelu_plugin)
+    assert ("layer.0_gelu" in plugins) == gelu_plugin
+    assert any(layer.kind == "Activation" for layer in network.layers) != gelu_plugin  # the tanh layer
 
 
 HEADS_OF_64 = BertConfig(**{**CONFIG.to_dict(), "hidden_size": 128})
@@ -166,6 +186,15 @@ def test_int8_plugin_flags_are_checked(tmp_path):
     builder.check_arguments(args, HEADS_OF_64)
     with pytest.raises(ValueError, match="needs heads of 64 .* this model's heads are 32"):
         builder.check_arguments(args, HEADS_OF_32)
+    args.attention = "layers"
+    with pytest.raises(ValueError, match="does not go with --attention layers"):
+        builder.check_arguments(args, HEADS_OF_64)
+    # TensorRT 8.6's int8 skip-LayerNorm kernel failed at run time on a hidden size of 384.
+    args = builder.parse_args(["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "-i", "-iln", "-j", "t.json",
+                               "-v", "v.txt"])
+    builder.check_arguments(args, dataclasses.replace(HEADS_OF_64, hidden_size=768, num_attention_heads=12))
+    with pytest.raises(ValueError, match="needs a hidden size of 768 or 1024 .* this model's is 128"):
+        builder.check_arguments(args, HEADS_OF_64)
 
 
 def test_plugin_arrays_stay_alive():
@@ -174,3 +203,82 @@ def test_plugin_arrays_stay_alive():
     # Every array handed over (weights and plugin fields) is held by the builder until it is freed.
     assert len(net.arrays) > 8 * CONFIG.num_hidden_layers
     assert all(isinstance(a, np.ndarray) for a in net.arrays)
+
+
+class Computed:
+    """A stand-in tensor whose value is computed with numpy when read."""
+
+    def __init__(self, compute, name=""):
+        self.compute, self.name, self.dtype = compute, name, None
+
+    @property
+    def value(self):
+        return self.compute()
+
+
+class ComputingLayer:
+    def __init__(self, compute):
+        self.name = ""
+        self.output = Computed(lambda: compute(self))
+
+    def get_output(self, i):
+        return self.output
+
+
+class ComputingNetwork:
+    """Evaluates, with numpy, the layers builder.py uses outside the plugins."""
+
+    def add_constant(self, shape, weights):
+        return ComputingLayer(lambda layer: np.asarray(weights).reshape(shape))
+
+    def add_shuffle(self, t):
+        def compute(layer):
+            a = t.value
+            if getattr(layer, "first_transpose", None):
+                a = a.transpose(layer.first_transpose)
+            if getattr(layer, "reshape_dims", None):
+                a = a.reshape([a.shape[i] if d == 0 else d for i, d in enumerate(layer.reshape_dims)])
+            if getattr(layer, "second_transpose", None):
+                a = a.transpose(layer.second_transpose)
+            return a
+        return ComputingLayer(compute)
+
+    def add_gather(self, data, indices, axis):
+        return ComputingLayer(lambda layer: np.take(data.value, indices.value, axis=axis))
+
+    def add_elementwise(self, a, b, op):
+        return ComputingLayer(lambda layer: a.value + b.value if op == "SUM" else a.value * b.value)
+
+    def add_matrix_multiply(self, a, op_a, b, op_b):
+        def operand(t, op):
+            return np.swapaxes(t.value, -1, -2) if op == "TRANSPOSE" else t.value
+        return ComputingLayer(lambda layer: np.matmul(operand(a, op_a), operand(b, op_b)))
+
+    def add_softmax(self, t):
+        def compute(layer):
+            axis = int(layer.axes).bit_length() - 1
+            e = np.exp(t.value - t.value.max(axis=axis, keepdims=True))
+            return e / e.sum(axis=axis, keepdims=True)
+        return ComputingLayer(compute)
+
+    def add_cast(self, t, dtype):
+        return ComputingLayer(lambda layer: t.value.astype(np.float32))
+
+
+def test_attention_from_layers_computes_the_reference_attention():
+    """--attention layers: the network's attention (QKV projection, mask, softmax) evaluated with numpy
+    against the numpy reference model's, padding included."""
+    from helpers import reference
+
+    config, batch, seq = HEADS_OF_64, 2, 5
+    weights = random_weights(config, seed=3)
+    net = builder.NetworkBuilder(fake_tensorrt(), ComputingNetwork(), config, "fp32", False, attention_layers=True)
+    rng = np.random.default_rng(0)
+    hidden = rng.standard_normal((batch, seq, config.hidden_size)).astype(np.float32)
+    input_mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], np.int32)
+    x = Computed(lambda: hidden.transpose(1, 0, 2)[..., None, None])  # (seq, batch, hidden, 1, 1)
+    mask_bias = net.attention_mask_bias(Computed(lambda: input_mask.T))
+    context = net.attention(weights, "layer.0", x, mask_bias).value
+    expected = reference.self_attention(config, weights, 0, hidden, (1 - input_mask) * reference.MASK_BIAS)
+    assert context.shape == (seq, batch, config.hidden_size, 1, 1)
+    np.testing.assert_allclose(context[..., 0, 0].transpose(1, 0, 2), expected, atol=1e-5)

@@ -78,7 +78,7 @@ def base_shaped_weights(engine_dir):
     return path
 
 
-def build(engine_dir, source, name, precision, batches=(8,), sequences=(128, 384)):
+def build(engine_dir, source, name, precision, batches=(8,), sequences=(128, 384), flags=()):
     """Build (or reuse) an engine with builder.py; return its path."""
     engine = engine_dir / f"{name}-{precision}-b{'_'.join(map(str, batches))}-s{'_'.join(map(str, sequences))}.engine"
     if engine.exists():
@@ -92,7 +92,7 @@ def build(engine_dir, source, name, precision, batches=(8,), sequences=(128, 384
     cmd += sum((["-b", str(b)] for b in batches), []) + sum((["-s", str(s)] for s in sequences), [])
     if precision == "fp16":
         cmd.append("--fp16")
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(cmd + list(flags), capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     return engine
 
@@ -147,6 +147,33 @@ def test_engine_matches_numpy_reference(model, precision, engine_dir, base_shape
         print(f"{model} {precision} seq {sequence_length}: max |logit diff| {diff:.2e} over {FEATURES} features")
         record_property(f"max_diff_{sequence_length}", diff)
         assert diff <= TOLERANCE[precision]
+
+
+VARIANTS = {
+    "attention-layers": ["--attention", "layers"],
+    "conv-projections": ["--conv-projections"],
+    "tanh-gelu-layers": ["--gelu", "tanh", "--no-gelu-plugin"],
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_network_variants_match_numpy_reference(variant, engine_dir, base_shaped_weights):
+    """The builder's alternatives to the default network (tried for speed) compute the same model."""
+    import dataclasses
+
+    from helpers.engine_runner import EngineRunner
+    from helpers.reference import ReferenceModel
+    from helpers.weights import load_weights
+
+    flags = VARIANTS[variant]
+    engine = build(engine_dir, base_shaped_weights, "base-shaped-" + variant, "fp16", sequences=(128,), flags=flags)
+    config, weights = load_weights(base_shaped_weights)
+    if "--gelu" in flags:
+        config = dataclasses.replace(config, gelu=flags[flags.index("--gelu") + 1])
+    inputs = dev_features(require(HF_MODEL / "vocab.txt"), 128)
+    diff = max_logit_difference(EngineRunner(engine), ReferenceModel(config, weights), inputs, batch=8)
+    print(f"base-shaped fp16 {' '.join(flags)} seq 128: max |logit diff| {diff:.2e} over {FEATURES} features")
+    assert diff <= TOLERANCE["fp16"]
 
 
 def test_profiles_serve_every_batch_size(engine_dir):
