@@ -26,6 +26,25 @@ def model_name(model):
     return {768: "base", 1024: "large"}.get(model.get("hidden_size"), f"h{model.get('hidden_size')}")
 
 
+def build_label(options, model):
+    """How an engine was built, where that changes what it runs: builder.py flags and the GELU form."""
+    flags = []
+    if options.get("tactic_sources"):
+        flags.append("--tactic-sources " + ",".join(s.lower() for s in options["tactic_sources"]))
+    if options.get("optimization_level") is not None:
+        flags.append(f"--optimization-level {options['optimization_level']}")
+    flags += [flag for key, flag in (("strict", "-t"), ("int8_skipln", "-iln"), ("int8_multihead", "-imh"),
+                                     ("force_fc2_gemm", "-g"), ("conv_projections", "--conv-projections"))
+              if options.get(key)]
+    if options.get("attention") == "layers":
+        flags.append("--attention layers")
+    if options.get("gelu_plugin") is False:
+        flags.append("--no-gelu-plugin")
+    if model.get("gelu") == "tanh":
+        flags.append("tanh GELU")
+    return " ".join(flags)
+
+
 def load(paths):
     engines, torch_runs = [], []
     for path in paths:
@@ -50,7 +69,9 @@ def merge(engines, torch_runs):
             torch_ms = best_torch.get((name, r["batch"], r["sequence"]))
             tflops = flops / (r["mean_ms"] / 1000) / 1e12
             rows.append({
-                "model": name, "precision": report["precision"], "sequence": r["sequence"], "batch": r["batch"],
+                "model": name, "precision": report["precision"],
+                "build": build_label(report.get("build_options", {}), report["model"]),
+                "sequence": r["sequence"], "batch": r["batch"],
                 "cuda_graph": r["cuda_graph"], "mean_ms": r["mean_ms"], "p95_ms": r["p95_ms"], "p99_ms": r["p99_ms"],
                 "with_copies_ms": r["with_copies_mean_ms"], "throughput_seq_per_s": r["throughput_seq_per_s"],
                 "tflops": tflops, "fraction_of_fp16_gemm": tflops / gemm if gemm else None,
@@ -66,14 +87,16 @@ def fmt(value, digits=2):
 def markdown(rows, gemm):
     lines = [f"Random weights. Dense fp16 GEMM rate measured in the same run: {fmt(gemm, 0)} TFLOP/s. "
              "PyTorch: the better of eager and CUDA graph.", "",
-             "| model | precision | seq | batch | graph | mean ms | p95 ms | p99 ms | with copies ms | seq/s "
-             "| TFLOP/s | of GEMM rate | PyTorch fp16 ms | TensorRT vs PyTorch |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["model"], r["precision"], r["sequence"], r["batch"], r["cuda_graph"])):
+             "| model | precision | build | seq | batch | graph | mean ms | p95 ms | p99 ms | with copies ms "
+             "| seq/s | TFLOP/s | of GEMM rate | PyTorch fp16 ms | TensorRT vs PyTorch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["precision"], r["build"], r["sequence"], r["batch"],
+                                         r["cuda_graph"])):
         frac = r["fraction_of_fp16_gemm"]
         speedup = "-" if r["speedup_vs_torch"] is None else f"{r['speedup_vs_torch']:.2f}x"
-        lines.append(f"| {r['model']} | {r['precision']} | {r['sequence']} | {r['batch']} | "
-                     f"{'yes' if r['cuda_graph'] else 'no'} | {fmt(r['mean_ms'], 3)} | {fmt(r['p95_ms'], 3)} | "
+        lines.append(f"| {r['model']} | {r['precision']} | {r['build'] or '-'} | {r['sequence']} | "
+                     f"{r['batch']} | {'yes' if r['cuda_graph'] else 'no'} | {fmt(r['mean_ms'], 3)} | "
+                     f"{fmt(r['p95_ms'], 3)} | "
                      f"{fmt(r['p99_ms'], 3)} | {fmt(r['with_copies_ms'], 3)} | {fmt(r['throughput_seq_per_s'], 0)} | "
                      f"{fmt(r['tflops'], 0)} | {'-' if frac is None else f'{frac:.0%}'} | "
                      f"{fmt(r['torch_fp16_ms'], 3)} | {speedup} |")
@@ -86,15 +109,16 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
 
     fig, (latency, throughput) = plt.subplots(1, 2, figsize=(13, 5))
-    groups = sorted({(r["model"], r["precision"], r["sequence"]) for r in rows})
+    groups = sorted({(r["model"], r["precision"], r["build"], r["sequence"]) for r in rows})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, group in enumerate(groups):
         for graph, style in ((False, "-"), (True, "--")):  # solid: launched from Python; dashed: CUDA graph
             points = sorted((r["batch"], r["mean_ms"], r["throughput_seq_per_s"]) for r in rows
-                            if (r["model"], r["precision"], r["sequence"]) == group and r["cuda_graph"] == graph)
+                            if (r["model"], r["precision"], r["build"], r["sequence"]) == group
+                            and r["cuda_graph"] == graph)
             if not points:
                 continue
-            label = f"{group[0]} {group[1]} S={group[2]}{' graph' if graph else ''}"
+            label = " ".join(filter(None, (group[0], group[1], group[2], f"S={group[3]}", "graph" if graph else "")))
             for axis, column in ((latency, 1), (throughput, 2)):
                 axis.plot([p[0] for p in points], [p[column] for p in points], style, marker="o",
                           color=colors[i % len(colors)], label=label)

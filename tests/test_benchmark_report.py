@@ -55,5 +55,20 @@ def test_merge_compares_like_with_like(tmp_path):
     tflops = report.bert_flops(model, 8, 128) / 2e-3 / 1e12
     assert row["tflops"] == pytest.approx(tflops)
     assert row["fraction_of_fp16_gemm"] == pytest.approx(tflops / 500.0)
+    assert row["build"] == ""
     for suffix in (".csv", ".md", ".png"):
         assert (tmp_path / ("bench" + suffix)).stat().st_size > 0
+
+
+@pytest.mark.parametrize("options,gelu,label", [
+    ({}, "erf", ""),
+    ({"tactic_sources": [], "optimization_level": None, "strict": False, "gelu_plugin": True}, "erf", ""),
+    ({"tactic_sources": ["CUBLAS_LT"]}, "erf", "--tactic-sources cublas_lt"),
+    ({"optimization_level": 0}, "erf", "--optimization-level 0"),
+    ({"strict": True, "int8_skipln": True, "int8_multihead": True}, "erf", "-t -iln -imh"),
+    ({"conv_projections": True, "gelu_plugin": False}, "tanh", "--conv-projections --no-gelu-plugin tanh GELU"),
+    ({"attention": "plugin"}, "erf", ""),
+    ({"attention": "layers"}, "erf", "--attention layers"),
+])
+def test_engines_are_told_apart_by_how_they_were_built(options, gelu, label):
+    assert load_report_module().build_label(options, {"gelu": gelu}) == label
