@@ -29,6 +29,7 @@ from helpers.weights import WeightsError, check_vocab, load_weights, save_weight
 PLUGIN_VERSION = "1"  # the field layout below is that of version 1 of each BERT plugin
 OUTPUT_NAME = "cls_squad_logits"
 INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
+PROJECTIONS = ("qkv", "attention_output", "intermediate", "output")  # of every encoder layer
 
 
 class NetworkBuilder:
@@ -41,7 +42,7 @@ class NetworkBuilder:
 
     def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False,
                  strict=False, int8_skipln=False, int8_multihead=False, conv_projections=False, gelu_plugin=True,
-                 attention_layers=False):
+                 attention_layers=False, fp16_projections=()):
         self.trt = trt
         self.network = network
         self.config = config
@@ -66,6 +67,10 @@ class NetworkBuilder:
         # --strict: the projections must run in the requested precision. Otherwise TensorRT keeps
         # a higher one wherever that is faster (at small sizes int8 may not be used at all).
         self.strict = strict
+        # --fp16-projections: kinds of projection (PROJECTIONS) pinned to fp16 in an int8 engine. The
+        # QKV projection's input, a LayerNorm output with a few large channels, lost 1.9-2.6 F1 of
+        # the small test models when quantized (a CPU simulation of their int8 engines agreed).
+        self.fp16_projections = set(fp16_projections)
         # int8 engines always run their projections as 1x1 convolutions (what TensorRT quantizes);
         # the others may too (--conv-projections): TensorRT 8.6 fused the GELU into the convolution
         # of int8 engines but ran it as a kernel of its own after the matrix multiply of fp16 ones.
@@ -142,7 +147,12 @@ class NetworkBuilder:
         """
         trt, net = self.trt, self.network
         n_in, n_out = kernel.shape
-        pinned = {"int8": trt.int8, "fp16": trt.float16}.get(self.precision) if self.strict and pin else None
+        kind = name.split("_", 1)[1] if name.startswith("layer.") else None
+        pinned = None
+        if pin and kind in self.fp16_projections:
+            pinned = trt.float16
+        elif pin and self.strict:
+            pinned = {"int8": trt.int8, "fp16": trt.float16}.get(self.precision)
         if self.conv_projections:
             conv = net.add_convolution_nd(x, n_out, (1, 1), self.weights(kernel.T),
                                           self.weights(bias) if bias is not None else trt.Weights())
@@ -380,6 +390,16 @@ def builder_flag(trt, name):
 LIBRARY_TACTICS = ("CUBLAS", "CUBLAS_LT", "CUDNN")
 
 
+def parse_projections(text):
+    """--fp16-projections: comma-separated kinds of projection, e.g. "qkv" or "qkv,output"."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in PROJECTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown projection {', '.join(unknown)}; "
+                                         f"choose from {', '.join(PROJECTIONS)}")
+    return kinds
+
+
 def parse_tactic_sources(text):
     """--tactic-sources: comma-separated library names to allow, e.g. "cublas_lt" or "cublas,cublas_lt"."""
     names = [n.strip().upper() for n in (text or "").split(",") if n.strip()]
@@ -428,7 +448,7 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
         build_config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32 arithmetic, as the reference
     if half_plugins:
         build_config.set_flag(builder_flag(trt, "FP16"))
-    if args.strict:
+    if args.strict or args.fp16_projections:
         build_config.set_flag(builder_flag(trt, "OBEY_PRECISION_CONSTRAINTS"))
     read_timing_cache(build_config, args.timing_cache)
     if args.optimization_level is not None:
@@ -440,7 +460,8 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
                          calibration=calibration, strict=args.strict and not calibration,
                          int8_skipln=args.force_int8_skipln, int8_multihead=args.force_int8_multihead,
                          conv_projections=args.conv_projections, gelu_plugin=not args.no_gelu_plugin,
-                         attention_layers=args.attention == "layers")
+                         attention_layers=args.attention == "layers",
+                         fp16_projections=() if calibration else args.fp16_projections)
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
     add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length)
 
@@ -527,6 +548,9 @@ def parse_args(argv=None):
                    help="with -i: run the skip-LayerNorm plugins in int8 (fp16 by default; needs hidden 768 or 1024)")
     p.add_argument("-imh", "--force-int8-multihead", action="store_true",
                    help="with -i: run the attention plugins in int8 (fp16 by default; needs heads of 64)")
+    p.add_argument("--fp16-projections", type=parse_projections, default=[],
+                   help="with -i: projections of every layer to run in fp16 rather than int8, comma-separated: "
+                        f"{', '.join(PROJECTIONS)} (e.g. qkv: its LayerNorm input quantizes poorly)")
     p.add_argument("--calib-cache", help="int8 calibration cache, read if present, written otherwise "
                                          "(default: OUTPUT.calib)")
     p.add_argument("--optimization-level", type=int, choices=range(6), metavar="{0..5}",
@@ -569,6 +593,8 @@ def check_arguments(args, config):
                          f"{config.max_position_embeddings} position embeddings")
     if (args.force_int8_skipln or args.force_int8_multihead) and not args.int8:
         raise ValueError("-iln/--force-int8-skipln and -imh/--force-int8-multihead need -i/--int8")
+    if args.fp16_projections and not args.int8:
+        raise ValueError("--fp16-projections keeps projections of an int8 engine in fp16; it needs -i/--int8")
     if args.force_int8_multihead and config.head_size != 64:
         raise ValueError(f"-imh/--force-int8-multihead needs heads of 64 (TensorRT's fused int8 attention); "
                          f"this model's heads are {config.head_size}")
@@ -615,7 +641,8 @@ def main(argv=None):
                                   "int8_multihead": args.force_int8_multihead,
                                   "conv_projections": args.conv_projections,
                                   "gelu_plugin": not args.no_gelu_plugin,
-                                  "attention": args.attention}).save(args.output)
+                                  "attention": args.attention,
+                                  "fp16_projections": args.fp16_projections}).save(args.output)
         print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
               f"{len(engine) / 2**20:.1f} MiB")

@@ -36,6 +36,8 @@ def build_label(options, model):
     flags += [flag for key, flag in (("strict", "-t"), ("int8_skipln", "-iln"), ("int8_multihead", "-imh"),
                                      ("force_fc2_gemm", "-g"), ("conv_projections", "--conv-projections"))
               if options.get(key)]
+    if options.get("fp16_projections"):
+        flags.append("--fp16-projections " + ",".join(options["fp16_projections"]))
     if options.get("attention") == "layers":
         flags.append("--attention layers")
     if options.get("gelu_plugin") is False:

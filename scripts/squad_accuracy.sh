@@ -7,7 +7,8 @@
 #            [-p "fp32 fp16 int8"] [-s 384] [-b 32] [-n 500] [-o OUTDIR] [-r RESULTS_CSV] [-t] [-x FLAGS]
 # -c is the SQuAD file whose features calibrate int8 (use train, never dev).
 # -t builds with builder.py --strict (projections pinned to the precision); rows say "int8-strict".
-# -x passes more builder.py flags, e.g. -x "-iln -imh"; rows say "int8-iln-imh".
+# -x passes more builder.py flags, e.g. -x "-iln -imh"; rows say "int8-iln-imh" (and
+# -x "--fp16-projections qkv" rows "int8-fp16-projections-qkv").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +34,12 @@ mkdir -p "$outdir"
 results=${results:-$outdir/accuracy.csv}
 [[ -f $results ]] || echo "model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt" >"$results"
 
+extra_label=${extra// /-}  # "-iln -imh" -> "iln-imh", "--fp16-projections qkv" -> "fp16-projections-qkv"
+while [[ $extra_label == *--* ]]; do extra_label=${extra_label//--/-}; done
+extra_label=${extra_label#-}
+
 for precision in $precisions; do
-    label=$precision${strict:+-strict}${extra// /}
+    label=$precision${strict:+-strict}${extra_label:+-$extra_label}
     engine="$outdir/$name-$label-s$seq.engine"
     flags=()
     case "$precision" in

@@ -69,6 +69,7 @@ def test_merge_compares_like_with_like(tmp_path):
     ({"conv_projections": True, "gelu_plugin": False}, "tanh", "--conv-projections --no-gelu-plugin tanh GELU"),
     ({"attention": "plugin"}, "erf", ""),
     ({"attention": "layers"}, "erf", "--attention layers"),
+    ({"strict": True, "fp16_projections": ["qkv"]}, "erf", "-t --fp16-projections qkv"),
 ])
 def test_engines_are_told_apart_by_how_they_were_built(options, gelu, label):
     assert load_report_module().build_label(options, {"gelu": gelu}) == label

@@ -282,3 +282,26 @@ def test_attention_from_layers_computes_the_reference_attention():
     expected = reference.self_attention(config, weights, 0, hidden, (1 - input_mask) * reference.MASK_BIAS)
     assert context.shape == (seq, batch, config.hidden_size, 1, 1)
     np.testing.assert_allclose(context[..., 0, 0].transpose(1, 0, 2), expected, atol=1e-5)
+
+
+def test_fp16_projections_stay_fp16_in_int8_engines():
+    """--fp16-projections qkv: the QKV projections are pinned to fp16, the others as -t says."""
+    strict = build_network("int8", half_plugins=True, strict=True, fp16_projections=["qkv"])
+    pinned = {layer.name: getattr(layer, "precision", None) for layer in strict.layers if layer.kind == "Convolution"}
+    assert pinned.pop("qa_outputs") is None
+    assert pinned == {f"layer.{i}_{p}": "float16" if p == "qkv" else "int8"
+                      for i in range(2) for p in ("qkv", "attention_output", "intermediate", "output")}
+    loose = build_network("int8", half_plugins=True, fp16_projections=["qkv", "output"])
+    pinned = {layer.name: layer.precision for layer in loose.layers if hasattr(layer, "precision")}
+    assert pinned == {f"layer.{i}_{p}": "float16" for i in range(2) for p in ("qkv", "output")}
+    twin = build_network("int8", half_plugins=False, calibration=True)  # builder.py gives the twin none
+    assert not any(hasattr(layer, "precision") for layer in twin.layers)
+
+
+def test_fp16_projections_flag(tmp_path):
+    args = builder.parse_args(["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "--fp16-projections", "qkv, output"])
+    assert args.fp16_projections == ["qkv", "output"]
+    with pytest.raises(ValueError, match="needs -i/--int8"):
+        builder.check_arguments(args, HEADS_OF_64)
+    with pytest.raises(SystemExit):
+        builder.parse_args(["-m", "m", "-o", "o", "--fp16-projections", "attention"])

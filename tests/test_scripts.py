@@ -259,6 +259,7 @@ def test_benchmark_sweep_builds_the_profiles_and_times_every_batch(tmp_path):
 @pytest.mark.parametrize("flags,label,builder_tail", [
     (["-t"], "int8-strict", " --strict"),
     (["-x", "-iln -imh"], "int8-iln-imh", " -iln -imh"),
+    (["-t", "-x", "--fp16-projections qkv"], "int8-strict-fp16-projections-qkv", " --strict --fp16-projections qkv"),
     ([], "int8", ""),
 ])
 def test_squad_accuracy_labels_what_it_built(tmp_path, flags, label, builder_tail):
