@@ -142,12 +142,12 @@ class NetworkBuilder:
         """y = x @ kernel + bias on (seq, batch, in, 1, 1) -> (seq, batch, out, 1, 1).
 
         A 1x1 convolution (int8 engines: TensorRT quantizes it with the calibrator) or a matrix
-        multiply that TensorRT fuses with the bias and the reshapes. With --strict, `pin` fixes
-        its precision.
+        multiply that TensorRT fuses with the bias and the reshapes. With --strict or
+        --fp16-projections, `pin` lets its precision be fixed.
         """
         trt, net = self.trt, self.network
         n_in, n_out = kernel.shape
-        kind = name.split("_", 1)[1] if name.startswith("layer.") else None
+        kind = name.split("_", 1)[1] if name.startswith("layer.") else None  # "layer.3_qkv" -> "qkv"
         pinned = None
         if pin and kind in self.fp16_projections:
             pinned = trt.float16
@@ -293,7 +293,7 @@ class NetworkBuilder:
                                                    part(1, "key"), trt.MatrixOperation.TRANSPOSE), name + "_scores")
         scores = self.name(net.add_elementwise(scores, mask_bias, trt.ElementWiseOperation.SUM), name + "_masked")
         softmax = net.add_softmax(scores)
-        softmax.axes = 1 << 4
+        softmax.axes = 1 << 4  # over the keys
         probabilities = self.name(softmax, name + "_probabilities")
         context = self.name(net.add_matrix_multiply(probabilities, trt.MatrixOperation.NONE,
                                                     part(2, "value"), trt.MatrixOperation.NONE), name + "_context")
