@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from helpers.calibrator import make_calibrator, with_scales_from
 from helpers.files import write_atomically
 from helpers.trt_common import EngineInfo, TensorRTError, import_pycuda, import_tensorrt, make_logger
 from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
@@ -435,7 +436,8 @@ def read_timing_cache(build_config, path):
     build_config.set_timing_cache(cache, ignore_mismatch=False)
 
 
-def serialize_network(trt, logger, args, config, weights, precision, half_plugins, calibration=False):
+def serialize_network(trt, logger, args, config, weights, precision, half_plugins, calibration=False,
+                      calibration_algorithm="percentile"):
     """Build one network into a serialized engine: (engine bytes, build seconds)."""
     builder = trt.Builder(logger)
     network = create_network(trt, builder)
@@ -467,11 +469,11 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
 
     calibrator = None
     if precision == "int8":
-        from helpers.calibrator import make_calibrator
         build_config.set_flag(builder_flag(trt, "INT8"))
         seq = max(args.sequence_length)
         calibrator = make_calibrator(args.calib_cache, args.squad_json, args.vocab_file, seq,
-                                     args.calib_num, args.max_query_length, args.doc_stride)
+                                     args.calib_num, args.max_query_length, args.doc_stride,
+                                     calibration_algorithm)
         build_config.int8_calibrator = calibrator
         profile = builder.create_optimization_profile()
         for name in INPUT_NAMES:
@@ -494,6 +496,26 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
     return engine, build_seconds
 
 
+def qkv_inputs(config):
+    """Names of the tensors that the QKV projections read: the embeddings, then each layer's output."""
+    return ["embeddings"] + [f"layer.{i}_output_layer_norm" for i in range(config.num_hidden_layers - 1)]
+
+
+def calibrate(trt, logger, args, config, weights, cache_path, algorithm):
+    """Calibrate into `cache_path`; return the seconds it took.
+
+    Calibration runs the network in fp32, where plugins fixed to fp16 find no formats ("could not
+    find any supported formats"). So an fp32-plugin twin of the network, with the same layers and
+    tensor names, is calibrated; only its cache is kept (its timing cache would not fit the real
+    network). Its engine is thrown away, so it gets one batch-1 profile and the fastest search.
+    """
+    twin_args = argparse.Namespace(**{**vars(args), "calib_cache": cache_path, "timing_cache": None,
+                                      "batch_size": [1], "optimization_level": 0})
+    _, seconds = serialize_network(trt, logger, twin_args, config, weights, "int8", half_plugins=False,
+                                   calibration=True, calibration_algorithm=algorithm)
+    return seconds
+
+
 def build_engine(args, config, weights):
     """(engine bytes, precision, build seconds, TensorRT version)."""
     trt = import_tensorrt()
@@ -505,15 +527,13 @@ def build_engine(args, config, weights):
         # TensorRT creates its streams, or calibration fails with "invalid resource handle".
         import_pycuda()
         if not os.path.exists(args.calib_cache):
-            # Calibration runs the network in fp32, where plugins fixed to fp16 find no formats
-            # ("could not find any supported formats"). So an fp32-plugin twin of the network, with
-            # the same layers and tensor names, is calibrated first; only its cache is kept (its
-            # timing cache would not fit the real network). Its engine is thrown away, so it gets
-            # one batch-1 profile and the fastest search.
-            twin_args = argparse.Namespace(**{**vars(args), "timing_cache": None, "batch_size": [1],
-                                              "optimization_level": 0})
-            _, seconds = serialize_network(trt, logger, twin_args, config, weights, precision,
-                                           half_plugins=False, calibration=True)
+            seconds += calibrate(trt, logger, args, config, weights, args.calib_cache, "percentile")
+            if args.calib_qkv_max:
+                maxima = args.calib_cache + ".max"
+                seconds += calibrate(trt, logger, args, config, weights, maxima, "max")
+                with open(args.calib_cache, "rb") as f, open(maxima, "rb") as g:
+                    merged = with_scales_from(f.read(), g.read(), qkv_inputs(config))
+                write_atomically(args.calib_cache, merged)
     engine, build_seconds = serialize_network(trt, logger, args, config, weights, precision,
                                               half_plugins=precision != "fp32")
     return engine, precision, seconds + build_seconds, trt.__version__
@@ -551,6 +571,10 @@ def parse_args(argv=None):
     p.add_argument("--fp16-projections", type=parse_projections, default=[],
                    help="with -i: projections of every layer to run in fp16 rather than int8, comma-separated: "
                         f"{', '.join(PROJECTIONS)} (e.g. qkv: its LayerNorm input quantizes poorly)")
+    p.add_argument("--calib-qkv-max", action="store_true",
+                   help="with -i: give the inputs of the QKV projections (embeddings, output LayerNorms) the "
+                        "maximum of their range from a second, min-max calibration pass, instead of the "
+                        "99.99th percentile, which clips their rare large values")
     p.add_argument("--calib-cache", help="int8 calibration cache, read if present, written otherwise "
                                          "(default: OUTPUT.calib)")
     p.add_argument("--optimization-level", type=int, choices=range(6), metavar="{0..5}",
@@ -604,6 +628,11 @@ def check_arguments(args, config):
     if args.force_int8_skipln and config.hidden_size not in (768, 1024):
         raise ValueError(f"-iln/--force-int8-skipln needs a hidden size of 768 or 1024 (TensorRT's int8 "
                          f"skip-LayerNorm kernels); this model's is {config.hidden_size}")
+    if args.calib_qkv_max and not args.int8:
+        raise ValueError("--calib-qkv-max is an int8 calibration option; it needs -i/--int8")
+    if args.calib_qkv_max and os.path.exists(args.calib_cache) and not os.path.exists(args.calib_cache + ".max"):
+        raise ValueError(f"the calibration cache {args.calib_cache} was made without --calib-qkv-max; delete it "
+                         f"(or give another --calib-cache) to calibrate again")
     if args.int8 and not os.path.exists(args.calib_cache) and not (args.squad_json and args.vocab_file):
         raise ValueError(f"--int8 needs calibration data: -j SQUAD_JSON and -v VOCAB_FILE, or an existing "
                          f"calibration cache ({args.calib_cache})")
@@ -642,7 +671,8 @@ def main(argv=None):
                                   "conv_projections": args.conv_projections,
                                   "gelu_plugin": not args.no_gelu_plugin,
                                   "attention": args.attention,
-                                  "fp16_projections": args.fp16_projections}).save(args.output)
+                                  "fp16_projections": args.fp16_projections,
+                                  "calib_qkv_max": args.calib_qkv_max}).save(args.output)
         print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
               f"{len(engine) / 2**20:.1f} MiB")

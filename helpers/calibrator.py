@@ -3,7 +3,8 @@
 TensorRT runs the network in fp32 on a few hundred token windows and records the range of
 every activation; as in NVIDIA's demo, a legacy calibrator takes the 99.99th percentile of
 each range. The result goes to a calibration cache, which later builds read instead of
-calibrating again.
+calibrating again. A second pass with TensorRT's min-max calibrator gives each range's maximum,
+for tensors whose rare large values the percentile clips (see `with_scales_from`).
 """
 import os
 
@@ -31,13 +32,17 @@ def calibration_features(squad_json, vocab_file, max_seq_length, count, max_quer
 
 
 def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, max_query_length=64,
-                    doc_stride=128):
-    """A TensorRT calibrator feeding batches of one window; reads `cache_path` if it exists."""
-    trt = import_tensorrt()
+                    doc_stride=128, algorithm="percentile"):
+    """A TensorRT calibrator feeding batches of one window; reads `cache_path` if it exists.
 
-    class SquadCalibrator(trt.IInt8LegacyCalibrator):
+    algorithm: "percentile" (the demo's legacy calibrator, 99.99th percentile) or "max".
+    """
+    trt = import_tensorrt()
+    base = {"percentile": trt.IInt8LegacyCalibrator, "max": trt.IInt8MinMaxCalibrator}[algorithm]
+
+    class SquadCalibrator(base):
         def __init__(self):
-            trt.IInt8LegacyCalibrator.__init__(self)
+            base.__init__(self)
             self.features = None
             self.position = 0
             self.device = {}
@@ -75,6 +80,10 @@ def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, m
         def write_calibration_cache(self, cache):
             write_atomically(cache_path, bytes(cache))
 
+    if algorithm == "max":
+        return SquadCalibrator()
+
+    class PercentileCalibrator(SquadCalibrator):
         def get_quantile(self):
             return 0.9999
 
@@ -87,4 +96,25 @@ def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, m
         def write_histogram_cache(self, data, length):
             return None
 
-    return SquadCalibrator()
+    return PercentileCalibrator()
+
+
+def _scale_lines(cache):
+    """(header, [(tensor name, hex scale)]) of a TensorRT calibration cache."""
+    header, *lines = cache.decode("ascii").splitlines()
+    return header, [tuple(line.rsplit(": ", 1)) for line in lines if line.strip()]
+
+
+def with_scales_from(cache, other, names):
+    """`cache` with the scales of tensors `names` taken from the cache `other`, header kept.
+
+    Used to give the inputs of the QKV projections the range maximum (from a min-max pass)
+    while every other tensor keeps the percentile.
+    """
+    header, scales = _scale_lines(cache)
+    replacements = dict(_scale_lines(other)[1])
+    missing = [n for n in names if n not in replacements or n not in dict(scales)]
+    if missing:
+        raise TensorRTError(f"calibration caches lack the tensor(s) {', '.join(missing)}; delete them and rebuild")
+    merged = [(name, replacements[name] if name in names else value) for name, value in scales]
+    return "\n".join([header] + [f"{name}: {value}" for name, value in merged]).encode("ascii") + b"\n"

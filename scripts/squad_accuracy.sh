@@ -37,6 +37,8 @@ results=${results:-$outdir/accuracy.csv}
 extra_label=${extra// /-}  # "-iln -imh" -> "iln-imh", "--fp16-projections qkv" -> "fp16-projections-qkv"
 while [[ $extra_label == *--* ]]; do extra_label=${extra_label//--/-}; done
 extra_label=${extra_label#-}
+calib_kind=""  # engines share a calibration cache, unless a flag changes how it is made
+[[ " $extra " == *" --calib-qkv-max "* ]] && calib_kind=-qkv-max
 
 for precision in $precisions; do
     label=$precision${strict:+-strict}${extra_label:+-$extra_label}
@@ -44,7 +46,7 @@ for precision in $precisions; do
     flags=()
     case "$precision" in
         fp16) flags=(--fp16) ;;
-        int8) flags=(--int8 --calib-num "$calib_num" --calib-cache "$outdir/$name-s$seq.calib")
+        int8) flags=(--int8 --calib-num "$calib_num" --calib-cache "$outdir/$name-s$seq$calib_kind.calib")
               [[ -n $calib ]] && flags+=(-j "$calib") ;;
         fp32) ;;
         *) echo "squad_accuracy.sh: error: unknown precision $precision (fp32, fp16 or int8)" >&2; exit 2 ;;

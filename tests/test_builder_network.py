@@ -21,9 +21,10 @@ class Tensor:
 
 
 class Layer:
-    def __init__(self, network, kind, outputs=1):
+    def __init__(self, network, kind, outputs=1, inputs=()):
         index = len(network.layers)
         self.kind = kind
+        self.inputs = [t for t in inputs if isinstance(t, Tensor)]
         self.name = f"(Unnamed Layer* {index}) [{kind}]"
         self._outputs = [Tensor(f"{self.name}_output" + (f"_{i}" if i else "")) for i in range(outputs)]
         network.layers.append(self)
@@ -42,7 +43,7 @@ class Network:
         return Tensor(name)
 
     def add_plugin_v2(self, inputs, plugin):
-        return Layer(self, "PluginV2DynamicExt", outputs=2)
+        return Layer(self, "PluginV2DynamicExt", outputs=2, inputs=inputs)
 
     def mark_output(self, tensor):
         self.outputs.append(tensor)
@@ -54,7 +55,7 @@ class Network:
                  "add_cast": "Cast"}
         if attribute not in kinds:
             raise AttributeError(attribute)
-        return lambda *args: Layer(self, kinds[attribute])
+        return lambda *args: Layer(self, kinds[attribute], inputs=args)
 
 
 def fake_tensorrt(plugins=None):
@@ -305,3 +306,24 @@ def test_fp16_projections_flag(tmp_path):
         builder.check_arguments(args, HEADS_OF_64)
     with pytest.raises(SystemExit):
         builder.parse_args(["-m", "m", "-o", "o", "--fp16-projections", "attention"])
+
+
+def test_qkv_inputs_name_the_tensors_the_qkv_projections_read():
+    """--calib-qkv-max replaces the calibration scales of exactly the tensors feeding QKV."""
+    network = build_network("int8", half_plugins=True)
+    read = {layer.name: layer.inputs[0].name for layer in network.layers if layer.name.endswith("_qkv")}
+    assert read == dict(zip((f"layer.{i}_qkv" for i in range(2)), builder.qkv_inputs(CONFIG)))
+
+
+def test_calib_qkv_max_flag(tmp_path):
+    cache = tmp_path / "e.calib"
+    argv = ["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "--calib-qkv-max", "--calib-cache", str(cache)]
+    with pytest.raises(ValueError, match="needs -i/--int8"):
+        builder.check_arguments(builder.parse_args(argv), HEADS_OF_64)
+    args = builder.parse_args(argv + ["-i", "-j", "t.json", "-v", "v.txt"])
+    builder.check_arguments(args, HEADS_OF_64)
+    cache.write_text("header\n")  # a cache made without the flag (no .max beside it) is not reused as is
+    with pytest.raises(ValueError, match="made without --calib-qkv-max; delete it"):
+        builder.check_arguments(args, HEADS_OF_64)
+    (tmp_path / "e.calib.max").write_text("header\n")
+    builder.check_arguments(args, HEADS_OF_64)

@@ -256,13 +256,15 @@ def test_benchmark_sweep_builds_the_profiles_and_times_every_batch(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("flags,label,builder_tail", [
-    (["-t"], "int8-strict", " --strict"),
-    (["-x", "-iln -imh"], "int8-iln-imh", " -iln -imh"),
-    (["-t", "-x", "--fp16-projections qkv"], "int8-strict-fp16-projections-qkv", " --strict --fp16-projections qkv"),
-    ([], "int8", ""),
+@pytest.mark.parametrize("flags,label,builder_tail,cache", [
+    (["-t"], "int8-strict", " --strict", "m-s384.calib"),
+    (["-x", "-iln -imh"], "int8-iln-imh", " -iln -imh", "m-s384.calib"),
+    (["-t", "-x", "--fp16-projections qkv"], "int8-strict-fp16-projections-qkv", " --strict --fp16-projections qkv",
+     "m-s384.calib"),
+    (["-t", "-x", "--calib-qkv-max"], "int8-strict-calib-qkv-max", " --strict --calib-qkv-max", "m-s384-qkv-max.calib"),
+    ([], "int8", "", "m-s384.calib"),
 ])
-def test_squad_accuracy_labels_what_it_built(tmp_path, flags, label, builder_tail):
+def test_squad_accuracy_labels_what_it_built(tmp_path, flags, label, builder_tail, cache):
     """squad_accuracy.sh with a stand-in `python`: builder.py gets --strict (-t) or the -x flags, and
     the engine, predictions and CSV row are labelled with them."""
     env = logging_sandbox(tmp_path, "squad_accuracy.sh", {"python": (
@@ -278,7 +280,7 @@ def test_squad_accuracy_labels_what_it_built(tmp_path, flags, label, builder_tai
     build, infer, score, row = calls(tmp_path)
     assert build == (f"python builder.py -m models/m.npz -o {out}/m-{label}-s384.engine -b 32 -s 384 -v vocab.txt "
                      f"--timing-cache {out}/m-{label}-s384.engine.timing_cache --int8 --calib-num 500 "
-                     f"--calib-cache {out}/m-s384.calib -j train.json{builder_tail}")
+                     f"--calib-cache {out}/{cache} -j train.json{builder_tail}")
     assert f"-o {out}/m-{label}-s384.predictions.json" in infer
     assert (out / "accuracy.csv").read_text().splitlines() == [
         "model,precision,sequence_length,exact_match,f1,build_seconds,tensorrt", f"m,{label},384"]
