@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import builder
+from helpers import reference
 from helpers.weights import BertConfig, random_weights
 
 
@@ -265,12 +266,23 @@ class ComputingNetwork:
     def add_cast(self, t, dtype):
         return ComputingLayer(lambda layer: t.value.astype(np.float32))
 
+    def add_convolution_nd(self, t, n_out, kernel_shape, kernel, bias):
+        def compute(layer):  # a 1x1 convolution over (..., channels, 1, 1)
+            w = np.asarray(kernel).reshape(n_out, -1)
+            y = np.einsum("...i,oi->...o", t.value[..., 0, 0], w)
+            return (y if bias is None else y + np.asarray(bias))[..., None, None]
+        return ComputingLayer(compute)
+
+    def add_unary(self, t, op):
+        return ComputingLayer(lambda layer: reference.erf(t.value))
+
+    def add_activation(self, t, kind):
+        return ComputingLayer(lambda layer: np.tanh(t.value))
+
 
 def test_attention_from_layers_computes_the_reference_attention():
     """--attention layers: the network's attention (QKV projection, mask, softmax) evaluated with numpy
     against the numpy reference model's, padding included."""
-    from helpers import reference
-
     config, batch, seq = HEADS_OF_64, 2, 5
     weights = random_weights(config, seed=3)
     net = builder.NetworkBuilder(fake_tensorrt(), ComputingNetwork(), config, "fp32", False, attention_layers=True)
@@ -327,3 +339,21 @@ def test_calib_qkv_max_flag(tmp_path):
         builder.check_arguments(args, HEADS_OF_64)
     (tmp_path / "e.calib.max").write_text("header\n")
     builder.check_arguments(args, HEADS_OF_64)
+
+
+@pytest.mark.parametrize("conv", [False, True])
+@pytest.mark.parametrize("gelu", ["erf", "tanh"])
+def test_projection_and_gelu_layers_compute_the_reference(conv, gelu):
+    """The FFN up-projection (matrix multiply, or 1x1 convolution with --conv-projections) and the GELU
+    built from elementwise layers (erf, or tanh with --no-gelu-plugin), evaluated with numpy."""
+    config = BertConfig(**{**HEADS_OF_64.to_dict(), "gelu": gelu})
+    weights = random_weights(config, seed=5)
+    net = builder.NetworkBuilder(fake_tensorrt(), ComputingNetwork(), config, "fp32", False,
+                                 conv_projections=conv, gelu_plugin=False)
+    x = np.random.default_rng(1).standard_normal((5, 2, config.hidden_size)).astype(np.float32)
+    kernel, bias = weights["layer.0.intermediate.kernel"], weights["layer.0.intermediate.bias"]
+    up = net.linear(Computed(lambda: x[..., None, None]), kernel, None, "layer.0_intermediate")
+    activated = net.gelu(up, bias, "layer.0_gelu").value
+    expected = reference.gelu(reference.linear(x, kernel, bias), gelu)
+    assert activated.shape == (5, 2, config.intermediate_size, 1, 1)
+    np.testing.assert_allclose(activated[..., 0, 0], expected, atol=1e-5)
