@@ -391,24 +391,24 @@ def builder_flag(trt, name):
 LIBRARY_TACTICS = ("CUBLAS", "CUBLAS_LT", "CUDNN")
 
 
+def comma_separated(text, choices, what):
+    """The items of a comma-separated option value, each one of `choices`."""
+    items = [item.strip() for item in (text or "").split(",") if item.strip()]
+    unknown = [item for item in items if item not in choices]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(choices)}")
+    return items
+
+
 def parse_projections(text):
     """--fp16-projections: comma-separated kinds of projection, e.g. "qkv" or "qkv,output"."""
-    kinds = [k.strip() for k in text.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in PROJECTIONS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown projection {', '.join(unknown)}; "
-                                         f"choose from {', '.join(PROJECTIONS)}")
-    return kinds
+    return comma_separated(text, PROJECTIONS, "projection")
 
 
 def parse_tactic_sources(text):
     """--tactic-sources: comma-separated library names to allow, e.g. "cublas_lt" or "cublas,cublas_lt"."""
-    names = [n.strip().upper() for n in (text or "").split(",") if n.strip()]
-    unknown = [n for n in names if n not in LIBRARY_TACTICS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown tactic source {unknown[0].lower()}; choose from "
-                                         f"{', '.join(n.lower() for n in LIBRARY_TACTICS)}")
-    return names
+    allowed = comma_separated((text or "").lower(), [n.lower() for n in LIBRARY_TACTICS], "tactic source")
+    return [name.upper() for name in allowed]
 
 
 def set_tactic_sources(trt, build_config, allowed=()):

@@ -13,8 +13,7 @@ import time
 import numpy as np
 
 from helpers.files import write_json_atomically
-from helpers.layer_profile import (engine_layer_name, inspect_engine, layer_precisions, make_profiler,
-                                   summarize_parts, time_by)
+from helpers.layer_profile import engine_layer_name, inspected_precisions, make_profiler, summarize_parts, time_by
 from helpers.trt_common import TensorRTError
 
 
@@ -95,7 +94,7 @@ def layer_report(runner, batch, sequence, runs):
     """Per-layer times, their sum per part of BERT, and each layer's precision (engine inspector)."""
     binding, times = profile_layers(runner, batch, sequence, runs)
     try:
-        precisions = layer_precisions(inspect_engine(runner.trt, runner.engine, binding.context))
+        precisions = inspected_precisions(runner.trt, runner.engine, binding.context)
     except (AttributeError, TypeError) as e:  # an inspector API this code does not know
         print(f"perf.py: warning: no layer precisions from the engine inspector ({e})", file=sys.stderr)
         precisions = {}

@@ -138,8 +138,8 @@ def make_profiler(trt):
     return LayerTimer()
 
 
-def inspect_engine(trt, engine, context):
-    """The inspector's description of each engine layer, with shapes and formats from `context`.
+def inspected_precisions(trt, engine, context):
+    """{layer name: precision} from the engine inspector, with shapes and formats from `context`.
 
     TensorRT 8.6 described an engine of three profiles without any formats when `context` ran the
     second profile (it logged "invalid encoded reference to a slot"), so where the whole engine's
@@ -152,8 +152,8 @@ def inspect_engine(trt, engine, context):
     else:  # TensorRT 8.x before 8.6 named it `context`
         inspector.context = context
     json_format = trt.LayerInformationFormat.JSON
-    layers = described_layers(inspector.get_engine_information(json_format))
-    if layer_precisions(layers):
-        return layers
-    return [layer for index in range(engine.num_layers)
-            for layer in described_layers(inspector.get_layer_information(index, json_format))]
+    precisions = layer_precisions(described_layers(inspector.get_engine_information(json_format)))
+    if precisions:
+        return precisions
+    return layer_precisions([layer for index in range(engine.num_layers)
+                             for layer in described_layers(inspector.get_layer_information(index, json_format))])

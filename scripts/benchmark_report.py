@@ -99,8 +99,8 @@ def markdown(rows, gemm):
         speedup = "-" if r["speedup_vs_torch"] is None else f"{r['speedup_vs_torch']:.2f}x"
         lines.append(f"| {r['model']} | {r['precision']} | {r['build'] or '-'} | {r['sequence']} | "
                      f"{r['batch']} | {'yes' if r['cuda_graph'] else 'no'} | {fmt(r['mean_ms'], 3)} | "
-                     f"{fmt(r['p95_ms'], 3)} | "
-                     f"{fmt(r['p99_ms'], 3)} | {fmt(r['with_copies_ms'], 3)} | {fmt(r['throughput_seq_per_s'], 0)} | "
+                     f"{fmt(r['p95_ms'], 3)} | {fmt(r['p99_ms'], 3)} | {fmt(r['with_copies_ms'], 3)} | "
+                     f"{fmt(r['throughput_seq_per_s'], 0)} | "
                      f"{fmt(r['tflops'], 0)} | {'-' if frac is None else f'{frac:.0%}'} | "
                      f"{fmt(r['torch_fp16_ms'], 3)} | {speedup} |")
     return "\n".join(lines) + "\n"

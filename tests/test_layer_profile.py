@@ -6,7 +6,7 @@ import types
 import pytest
 
 import builder
-from helpers.layer_profile import (LayerTime, described_layers, inspect_engine, layer_precisions, model_part,
+from helpers.layer_profile import (LayerTime, described_layers, inspected_precisions, layer_precisions, model_part,
                                    precision_of, summarize_parts)
 
 
@@ -100,9 +100,9 @@ def test_inspector_falls_back_to_one_layer_at_a_time():
         engine = types.SimpleNamespace(num_layers=3, create_engine_inspector=lambda: inspector)
         trt = types.SimpleNamespace(LayerInformationFormat=types.SimpleNamespace(JSON="json"))
         context = object()
-        layers = inspect_engine(trt, engine, context)
+        precisions = inspected_precisions(trt, engine, context)
         assert inspector.execution_context is context
-        assert layer_precisions(layers) == {"layer.0_qkv": "int8", "layer.0_qkv_to_context": "fp16"}
+        assert precisions == {"layer.0_qkv": "int8", "layer.0_qkv_to_context": "fp16"}
 
 
 def fake_tensorrt(default_sources):
