@@ -41,6 +41,17 @@ def summarize(times_ms):
             "p99_ms": percentile(times_ms, 99), "iterations": int(times_ms.size)}
 
 
+def graph_replay(runner, binding):
+    """The binding's inference, captured once as a CUDA graph: returns the call that replays it."""
+    from helpers.cuda_graph import CudaGraph, CudaGraphError
+    try:
+        return CudaGraph(runner.stream, binding.execute_async).launch
+    except (TensorRTError, CudaGraphError) as e:
+        # TensorRT 8.6 cannot capture the layers it fuses itself (Myelin), e.g. those of --attention layers.
+        raise TensorRTError(f"the engine could not be captured as a CUDA graph ({e}; TensorRT's log above says "
+                            "why); time it without --cuda-graph") from None
+
+
 def benchmark(runner, batch, sequence, iterations, warm_up, duration_s, seed, cuda_graph):
     """One row of the latency table for (batch, sequence)."""
     cuda = runner.cuda
@@ -54,10 +65,7 @@ def benchmark(runner, batch, sequence, iterations, warm_up, duration_s, seed, cu
     binding.execute_async()
     runner.stream.synchronize()
 
-    compute = binding.execute_async
-    if cuda_graph:
-        from helpers.cuda_graph import CudaGraph
-        compute = CudaGraph(runner.stream, binding.execute_async).launch
+    compute = graph_replay(runner, binding) if cuda_graph else binding.execute_async
 
     def end_to_end():
         binding.copy_inputs_async()

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -133,6 +134,27 @@ def test_inference_bad_input(hf_model, tmp_path):
 
 def test_perf_bad_engine(tmp_path):
     assert_one_line_error(run("perf.py", "-e", tmp_path / "none.engine"))
+
+
+def test_perf_engine_that_cannot_be_captured_as_a_cuda_graph(monkeypatch):
+    """TensorRT 8.6 refuses to run some engines inside a stream capture: say so and what to do."""
+    import helpers.cuda_graph
+    import perf
+    from helpers.trt_common import TensorRTError
+
+    class CapturingGraph:  # what CudaGraph does with the enqueue call, minus the CUDA driver
+        def __init__(self, stream, enqueue):
+            enqueue()
+
+    class Binding:
+        def execute_async(self):
+            raise TensorRTError("TensorRT failed to run the engine (execute_async_v3 returned False)")
+
+    monkeypatch.setattr(helpers.cuda_graph, "CudaGraph", CapturingGraph)
+    with pytest.raises(TensorRTError) as e:
+        perf.graph_replay(types.SimpleNamespace(stream=None), Binding())
+    assert "captured as a CUDA graph" in str(e.value) and "without --cuda-graph" in str(e.value)
+    assert "\n" not in str(e.value)
 
 
 def test_notebook_runs_headless_on_the_cpu(tf_model, tmp_path):
