@@ -6,20 +6,23 @@
 #
 # Usage: scripts/inference_benchmark.sh [-m "base large"] [-s "128 384"] [-p "fp16 fp32 int8"]
 #            [-b "1 2 4 8 12 16 24 32 64 128"] [-P PROFILE_BATCHES] [-o RESULTS] [-t TORCH_PYTHON] [-i ITERATIONS] [-g]
+#            [-x BUILDER_FLAGS]
 # -P: the batch sizes that get an optimization profile (default: every -b; fewer build faster).
+# -x: more builder.py flags, e.g. -x "--conv-projections --gelu tanh --no-gelu-plugin"; engines and
+#     results are named after them (base-fp16-conv-projections-gelu-tanh-no-gelu-plugin-s128).
 # -t: a Python with PyTorch and transformers for the comparison (skipped when not given).
 # -g: also time each engine replayed as a CUDA graph. int8 is calibrated on -j SQUAD_JSON with -v VOCAB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 models="base large" seqs="128 384" precisions="fp16 fp32 int8" batches="1 2 4 8 12 16 24 32 64 128"
-results=results torch_python="" iterations=200 graph=0 squad_json="" vocab="" profiles=""
-while getopts "m:s:p:b:P:o:t:i:j:v:gh" opt; do
+results=results torch_python="" iterations=200 graph=0 squad_json="" vocab="" profiles="" extra=""
+while getopts "m:s:p:b:P:o:t:i:j:v:x:gh" opt; do
     case "$opt" in
         m) models=$OPTARG ;; s) seqs=$OPTARG ;; p) precisions=$OPTARG ;; b) batches=$OPTARG ;; P) profiles=$OPTARG ;;
         o) results=$OPTARG ;; t) torch_python=$OPTARG ;; i) iterations=$OPTARG ;; g) graph=1 ;;
-        j) squad_json=$OPTARG ;; v) vocab=$OPTARG ;;
+        j) squad_json=$OPTARG ;; v) vocab=$OPTARG ;; x) extra=$OPTARG ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -28,13 +31,17 @@ mkdir -p "$results/engines"
 batch_flags=() profile_flags=()
 for b in $batches; do batch_flags+=(-b "$b"); done
 for b in ${profiles:-$batches}; do profile_flags+=(-b "$b"); done
+extra_label=${extra// /-}  # "--gelu tanh --no-gelu-plugin" -> "gelu-tanh-no-gelu-plugin"
+while [[ $extra_label == *--* ]]; do extra_label=${extra_label//--/-}; done
+extra_label=${extra_label#-}
 
 for model in $models; do
     weights="$results/engines/random-$model.npz"
     [[ -f $weights ]] || python -m helpers.weights random "$model" "$weights" --fp16
     for seq in $seqs; do
         for precision in $precisions; do
-            engine="$results/engines/$model-$precision-s$seq.engine"
+            name=$model-$precision${extra_label:+-$extra_label}-s$seq
+            engine="$results/engines/$name.engine"
             flags=()
             case "$precision" in
                 fp16) flags=(--fp16) ;;
@@ -45,13 +52,13 @@ for model in $models; do
             esac
             if [[ ! -f $engine ]]; then
                 python builder.py -m "$weights" -o "$engine" -s "$seq" "${profile_flags[@]}" \
-                    --timing-cache "$engine.timing_cache" "${flags[@]}"
+                    --timing-cache "$engine.timing_cache" "${flags[@]}" $extra
             fi
             python perf.py -e "$engine" -s "$seq" "${batch_flags[@]}" -i "$iterations" \
-                --json "$results/$model-$precision-s$seq.perf.json"
+                --json "$results/$name.perf.json"
             if (( graph )); then
                 python perf.py -e "$engine" -s "$seq" "${batch_flags[@]}" -i "$iterations" --cuda-graph \
-                    --json "$results/$model-$precision-s$seq-graph.perf.json"
+                    --json "$results/$name-graph.perf.json"
             fi
         done
         if [[ -n $torch_python ]]; then

@@ -256,6 +256,21 @@ def test_benchmark_sweep_builds_the_profiles_and_times_every_batch(tmp_path):
     ]
 
 
+def test_benchmark_sweep_names_engines_after_extra_builder_flags(tmp_path):
+    """-x passes builder flags through and keeps their engines and results apart from the plain ones."""
+    env = logging_sandbox(tmp_path, "inference_benchmark.sh",
+                          {"python": '#!/bin/bash\necho "python $*" >> "$CALL_LOG"\n'})
+    result = run(tmp_path / "scripts" / "inference_benchmark.sh", "-m", "large", "-s", "384", "-p", "fp16", "-b", "128",
+                 "-x", "--conv-projections --gelu tanh", "-o", str(tmp_path / "out"), env=env)
+    assert result.returncode == 0, result.stderr
+    out, name = tmp_path / "out", "large-fp16-conv-projections-gelu-tanh-s384"
+    assert calls(tmp_path)[1:3] == [
+        f"python builder.py -m {out}/engines/random-large.npz -o {out}/engines/{name}.engine -s 384 -b 128 "
+        f"--timing-cache {out}/engines/{name}.engine.timing_cache --fp16 --conv-projections --gelu tanh",
+        f"python perf.py -e {out}/engines/{name}.engine -s 384 -b 128 -i 200 --json {out}/{name}.perf.json",
+    ]
+
+
 @pytest.mark.parametrize("flags,label,builder_tail,cache", [
     (["-t"], "int8-strict", " --strict", "m-s384.calib"),
     (["-x", "-iln -imh"], "int8-iln-imh", " -iln -imh", "m-s384.calib"),
