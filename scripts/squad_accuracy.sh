@@ -38,7 +38,7 @@ extra_label=${extra// /-}  # "-iln -imh" -> "iln-imh", "--fp16-projections qkv" 
 while [[ $extra_label == *--* ]]; do extra_label=${extra_label//--/-}; done
 extra_label=${extra_label#-}
 calib_kind=""  # engines share a calibration cache, unless a flag changes how it is made
-[[ " $extra " == *" --calib-qkv-max "* ]] && calib_kind=-qkv-max
+[[ " $extra " == *" --no-calib-qkv-max "* ]] && calib_kind=-percentile
 
 for precision in $precisions; do
     label=$precision${strict:+-strict}${extra_label:+-$extra_label}

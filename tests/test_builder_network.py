@@ -328,17 +328,28 @@ def test_qkv_inputs_name_the_tensors_the_qkv_projections_read():
 
 
 def test_calib_qkv_max_flag(tmp_path):
+    """On by default in int8 builds; a cache is only reused by a build that calibrates the same way."""
     cache = tmp_path / "e.calib"
-    argv = ["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "--calib-qkv-max", "--calib-cache", str(cache)]
+    argv = ["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "--calib-cache", str(cache)]
+    assert builder.parse_args(argv).calib_qkv_max is False
     with pytest.raises(ValueError, match="needs -i/--int8"):
-        builder.check_arguments(builder.parse_args(argv), HEADS_OF_64)
-    args = builder.parse_args(argv + ["-i", "-j", "t.json", "-v", "v.txt"])
-    builder.check_arguments(args, HEADS_OF_64)
-    cache.write_text("header\n")  # a cache made without the flag (no .max beside it) is not reused as is
-    with pytest.raises(ValueError, match="made without --calib-qkv-max; delete it"):
+        builder.check_arguments(builder.parse_args(argv + ["--calib-qkv-max"]), HEADS_OF_64)
+    int8 = argv + ["-i", "-j", "t.json", "-v", "v.txt"]
+    default, explicit, percentile = (builder.parse_args(int8 + flags)
+                                     for flags in ([], ["--calib-qkv-max"], ["--no-calib-qkv-max"]))
+    assert (default.calib_qkv_max, explicit.calib_qkv_max, percentile.calib_qkv_max) == (True, True, False)
+    for args in (default, explicit, percentile):
         builder.check_arguments(args, HEADS_OF_64)
+    cache.write_text("header\n")  # percentile scales only: no .max beside it
+    builder.check_arguments(percentile, HEADS_OF_64)
+    for args in (default, explicit):
+        with pytest.raises(ValueError, match="has percentile scales only .* or pass --no-calib-qkv-max"):
+            builder.check_arguments(args, HEADS_OF_64)
     (tmp_path / "e.calib.max").write_text("header\n")
-    builder.check_arguments(args, HEADS_OF_64)
+    for args in (default, explicit):
+        builder.check_arguments(args, HEADS_OF_64)
+    with pytest.raises(ValueError, match="maxima merged in; delete it and .*e.calib.max"):
+        builder.check_arguments(percentile, HEADS_OF_64)
 
 
 @pytest.mark.parametrize("conv", [False, True])

@@ -276,7 +276,9 @@ def test_benchmark_sweep_names_engines_after_extra_builder_flags(tmp_path):
     (["-x", "-iln -imh"], "int8-iln-imh", " -iln -imh", "m-s384.calib"),
     (["-t", "-x", "--fp16-projections qkv"], "int8-strict-fp16-projections-qkv", " --strict --fp16-projections qkv",
      "m-s384.calib"),
-    (["-t", "-x", "--calib-qkv-max"], "int8-strict-calib-qkv-max", " --strict --calib-qkv-max", "m-s384-qkv-max.calib"),
+    (["-t", "-x", "--calib-qkv-max"], "int8-strict-calib-qkv-max", " --strict --calib-qkv-max", "m-s384.calib"),
+    (["-t", "-x", "--no-calib-qkv-max"], "int8-strict-no-calib-qkv-max", " --strict --no-calib-qkv-max",
+     "m-s384-percentile.calib"),
     ([], "int8", "", "m-s384.calib"),
 ])
 def test_squad_accuracy_labels_what_it_built(tmp_path, flags, label, builder_tail, cache):
