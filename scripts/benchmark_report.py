@@ -106,11 +106,58 @@ def markdown(rows, gemm):
     return "\n".join(lines) + "\n"
 
 
+def engine_label(row):
+    return " ".join(filter(None, (row["precision"], row["build"], "graph" if row["cuda_graph"] else "")))
+
+
 def plot(rows, path):
+    """Latency and throughput against batch size; engines timed at one batch each (variants of one
+    workload) get bars instead, one panel per model, sequence and batch. Returns the panel titles."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    series = {(r["model"], r["precision"], r["build"], r["sequence"], r["cuda_graph"]) for r in rows}
+    if len(series) == len(rows):
+        fig, titles = plot_bars(plt, rows)
+    else:
+        fig, titles = plot_lines(plt, rows)
+    gpu = rows[0]["gpu"] if rows else ""
+    fig.suptitle(f"BERT-QA TensorRT {rows[0]['tensorrt'] if rows else ''} on {gpu} (random weights)")
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=110)
+    os.replace(path + ".tmp.png", path)
+    plt.close(fig)
+    return titles
+
+
+def plot_bars(plt, rows):
+    panels = sorted({(r["model"], r["sequence"], r["batch"]) for r in rows})
+    bars = {panel: sorted((r for r in rows if (r["model"], r["sequence"], r["batch"]) == panel),
+                          key=lambda r: -r["mean_ms"]) for panel in panels}
+    fig, axes = plt.subplots(len(panels), 1, squeeze=False,
+                             figsize=(11, 1.2 + 0.32 * sum(len(b) + 1 for b in bars.values())),
+                             gridspec_kw={"height_ratios": [len(b) + 1 for b in bars.values()]})
+    titles = []
+    for axis, panel in zip(axes[:, 0], panels):
+        labels = [engine_label(r) for r in bars[panel]]
+        values = [r["mean_ms"] for r in bars[panel]]
+        colors = ["tab:blue"] * len(values)
+        torch_ms = bars[panel][0]["torch_fp16_ms"]
+        if torch_ms:
+            labels, values, colors = ["PyTorch fp16 (best of eager, graph)"] + labels, [torch_ms] + values, \
+                ["tab:gray"] + colors
+        axis.barh(range(len(values)), values, color=colors)
+        axis.set_yticks(range(len(values)), labels, fontsize=8)
+        for y, value in enumerate(values):
+            axis.text(value, y, f" {value:.3f}", va="center", fontsize=8)
+        axis.set_xlim(0, max(values) * 1.15)
+        titles.append(f"{panel[0]} S={panel[1]} batch {panel[2]}: mean ms (CUDA events)")
+        axis.set_title(titles[-1], fontsize=10)
+    return fig, titles
+
+
+def plot_lines(plt, rows):
     fig, (latency, throughput) = plt.subplots(1, 2, figsize=(13, 5))
     groups = sorted({(r["model"], r["precision"], r["build"], r["sequence"]) for r in rows})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -132,11 +179,7 @@ def plot(rows, path):
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
     throughput.legend(fontsize=8)
-    gpu = rows[0]["gpu"] if rows else ""
-    fig.suptitle(f"BERT-QA TensorRT {rows[0]['tensorrt'] if rows else ''} on {gpu} (random weights)")
-    fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=110)
-    os.replace(path + ".tmp.png", path)
+    return fig, ["latency (ms, mean)", "throughput (sequences/s)"]
 
 
 def main(argv=None):

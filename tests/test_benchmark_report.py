@@ -74,3 +74,21 @@ def test_merge_compares_like_with_like(tmp_path):
 ])
 def test_engines_are_told_apart_by_how_they_were_built(options, gelu, label):
     assert load_report_module().build_label(options, {"gelu": gelu}) == label
+
+
+def report_row(model, build, sequence, batch, mean_ms, cuda_graph=False):
+    return {"model": model, "precision": "fp16", "build": build, "sequence": sequence, "batch": batch,
+            "cuda_graph": cuda_graph, "mean_ms": mean_ms, "throughput_seq_per_s": batch * 1000 / mean_ms,
+            "torch_fp16_ms": 2 * mean_ms, "gpu": "GPU", "tensorrt": "8.6.1"}
+
+
+def test_plot_draws_variants_of_one_workload_as_bars_and_sweeps_as_lines(tmp_path):
+    report = load_report_module()
+    variants = [report_row("large", build, 384, 128, ms, graph)
+                for build, ms in (("", 68.5), ("--conv-projections", 69.2)) for graph in (False, True)]
+    variants.append(report_row("large", "", 128, 1, 1.1))
+    assert report.plot(variants, str(tmp_path / "variants.png")) == [
+        "large S=128 batch 1: mean ms (CUDA events)", "large S=384 batch 128: mean ms (CUDA events)"]
+    sweep = [report_row("base", "", 128, batch, 0.5 * batch) for batch in (1, 8, 32)]
+    assert report.plot(sweep, str(tmp_path / "sweep.png")) == ["latency (ms, mean)", "throughput (sequences/s)"]
+    assert (tmp_path / "variants.png").stat().st_size > 0 and (tmp_path / "sweep.png").stat().st_size > 0
