@@ -14,6 +14,11 @@ NVIDIA's demo:
 
 Inside the network activations are laid out (seq, batch, hidden, 1, 1), the layout the
 plugins were written for.
+
+--varseqlen builds the demo's variable-sequence-length network instead: the tokens of a batch
+packed one sequence after another without padding, input_ids and segment_ids (tokens,), the
+offsets of the sequences cu_seqlens (batch + 1,) and max_seqlen, a tensor whose shape (seq,) is the
+padded length; version 2 of the plugins, activations (tokens, hidden, 1, 1), logits (tokens, 2, 1, 1).
 """
 import argparse
 import os
@@ -28,8 +33,11 @@ from helpers.trt_common import EngineInfo, TensorRTError, import_pycuda, import_
 from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
 
 PLUGIN_VERSION = "1"  # the field layout below is that of version 1 of each BERT plugin
+PACKED_PLUGIN_VERSION = "2"  # and of version 2 (variable sequence length) for --varseqlen
 OUTPUT_NAME = "cls_squad_logits"
 INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
+PACKED_INPUT_NAMES = ("input_ids", "segment_ids", "cu_seqlens", "max_seqlen")
+PACKED_MAX_SEQUENCE = 384  # TensorRT 8.6's packed embedding kernel writes no token past 384
 PROJECTIONS = ("qkv", "attention_output", "intermediate", "output")  # of every encoder layer
 
 
@@ -43,7 +51,7 @@ class NetworkBuilder:
 
     def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False,
                  strict=False, int8_skipln=False, int8_multihead=False, conv_projections=False, gelu_plugin=True,
-                 attention_layers=False, fp16_projections=()):
+                 attention_layers=False, fp16_projections=(), varseqlen=False):
         self.trt = trt
         self.network = network
         self.config = config
@@ -75,7 +83,12 @@ class NetworkBuilder:
         # int8 engines always run their projections as 1x1 convolutions (what TensorRT quantizes);
         # the others may too (--conv-projections): TensorRT 8.6 fused the GELU into the convolution
         # of int8 engines but ran it as a kernel of its own after the matrix multiply of fp16 ones.
-        self.conv_projections = conv_projections or precision == "int8"
+        self.conv_projections = conv_projections or precision == "int8" or varseqlen
+        # --varseqlen: packed tokens, (tokens, hidden, 1, 1) activations and version 2 of the plugins,
+        # whose Hopper attention kernels (HGMMA) version 1 lacks. fp16 only.
+        self.varseqlen = varseqlen
+        self.rank = 4 if varseqlen else 5
+        self.sequence_offsets = None  # (cu_seqlens, max_seqlen) of a packed network
         self.gelu_plugin = gelu_plugin
         # --attention layers: softmax(Q K^T / sqrt(d) + mask) V from matrix multiplies and a softmax,
         # a pattern TensorRT may fuse into one attention kernel of its own, instead of the plugin.
@@ -91,18 +104,18 @@ class NetworkBuilder:
     def weights(self, array, dtype=np.float32):
         return self.trt.Weights(self.keep(np.ascontiguousarray(array, dtype)))
 
-    def lookup(self, name):
-        """The registered creator of a plugin's version 1, or None (8.6/10.x and 11.x spellings)."""
+    def lookup(self, name, version=PLUGIN_VERSION):
+        """The registered creator of a plugin's version, or None (8.6/10.x and 11.x spellings)."""
         get = getattr(self.registry, "get_plugin_creator", None) or self.registry.get_creator
-        return get(name, PLUGIN_VERSION, "")
+        return get(name, version, "")
 
-    def plugin_creator(self, name):
-        creator = self.lookup(name)
+    def plugin_creator(self, name, version):
+        creator = self.lookup(name, version)
         if creator is None:
             creators = getattr(self.registry, "plugin_creator_list", None) or self.registry.all_creators
             found = sorted(c.plugin_version for c in creators if c.name == name)
             raise TensorRTError(
-                f"TensorRT plugin {name} version {PLUGIN_VERSION} is not registered "
+                f"TensorRT plugin {name} version {version} is not registered "
                 f"(versions found: {', '.join(found) or 'none'}); use a TensorRT with its BERT "
                 "plugins (libnvinfer_plugin)")
         return creator
@@ -120,8 +133,8 @@ class NetworkBuilder:
         return self.trt.PluginField(name, self.keep(np.ascontiguousarray(array, np.float32)),
                                     self.trt.PluginFieldType.FLOAT32)
 
-    def add_plugin(self, name, layer_name, fields, inputs):
-        creator = self.plugin_creator(name)
+    def add_plugin(self, name, layer_name, fields, inputs, version=PLUGIN_VERSION):
+        creator = self.plugin_creator(name, version)
         plugin = creator.create_plugin(layer_name, self.trt.PluginFieldCollection(fields))
         if plugin is None:
             raise TensorRTError(f"TensorRT plugin {name} refused the fields of layer {layer_name}")
@@ -188,15 +201,17 @@ class NetworkBuilder:
         return self.add_plugin("CustomFCPluginDynamic", name, fields, [x]).get_output(0)
 
     def skip_layer_norm(self, x, skip, gamma, beta, bias, name):
-        """LayerNorm(x + bias + skip) in one plugin."""
-        fields = [self.field_int("ld", self.config.hidden_size), self.field_int("type_id", self.layer_norm_type),
-                  self.field_floats("beta", beta), self.field_floats("gamma", gamma)]
+        """LayerNorm(x + bias + skip) in one plugin (version 2, packed: no `ld`, any rank)."""
+        fields = [] if self.varseqlen else [self.field_int("ld", self.config.hidden_size)]
+        fields += [self.field_int("type_id", self.layer_norm_type),
+                   self.field_floats("beta", beta), self.field_floats("gamma", gamma)]
         if bias is not None:
             fields.append(self.field_floats("bias", bias))
-        return self.add_plugin("CustomSkipLayerNormPluginDynamic", name, fields, [x, skip]).get_output(0)
+        version = PACKED_PLUGIN_VERSION if self.varseqlen else PLUGIN_VERSION
+        return self.add_plugin("CustomSkipLayerNormPluginDynamic", name, fields, [x, skip], version).get_output(0)
 
     def constant(self, value, name):
-        c = self.network.add_constant((1, 1, 1, 1, 1), self.weights(np.array([value])))
+        c = self.network.add_constant((1,) * self.rank, self.weights(np.array([value])))
         return self.name(c, name)
 
     def gelu(self, x, bias, name):
@@ -212,7 +227,7 @@ class NetworkBuilder:
             # The plugin copies its bias byte for byte in its own precision.
             fields = [self.field_int("type_id", int(self.half)), self.field_floats("bias", bias, half=self.half)]
             return self.add_plugin("CustomGeluPluginDynamic", name, fields, [x]).get_output(0)
-        b = net.add_constant((1, 1, bias.shape[0], 1, 1), self.weights(bias))
+        b = net.add_constant((1,) * (self.rank - 3) + (bias.shape[0], 1, 1), self.weights(bias))
         b.name = name + "_bias"
         x = self.name(net.add_elementwise(x, b.get_output(0), trt.ElementWiseOperation.SUM), name + "_add_bias")
         prod, add = trt.ElementWiseOperation.PROD, trt.ElementWiseOperation.SUM
@@ -251,6 +266,25 @@ class NetworkBuilder:
         layer.get_output(1).name = "embeddings_mask"
         return layer.get_output(0), layer.get_output(1)
 
+    def packed_embeddings(self, weights, input_ids, segment_ids, cu_seqlens, max_seqlen):
+        """EmbLayerNorm plugin, version 2: (embeddings (tokens, hidden, 1, 1), a placeholder).
+
+        Position ids restart at 0 for each sequence of the packed batch. The second output is
+        never written; the version-2 attention plugin takes it in its (unused) mask slot.
+        """
+        fields = [
+            self.field_floats("bert_embeddings_layernorm_beta", weights["embeddings.layer_norm.beta"]),
+            self.field_floats("bert_embeddings_layernorm_gamma", weights["embeddings.layer_norm.gamma"]),
+            self.field_floats("bert_embeddings_word_embeddings", weights["embeddings.word_embeddings"]),
+            self.field_floats("bert_embeddings_token_type_embeddings", weights["embeddings.token_type_embeddings"]),
+            self.field_floats("bert_embeddings_position_embeddings", weights["embeddings.position_embeddings"]),
+            self.field_int("output_fp16", 1),
+        ]
+        layer = self.add_plugin("CustomEmbLayerNormPluginDynamic", "embeddings", fields,
+                                [input_ids, segment_ids, cu_seqlens, max_seqlen], PACKED_PLUGIN_VERSION)
+        layer.get_output(1).name = "embeddings_placeholder"
+        return layer.get_output(0), layer.get_output(1)
+
     def attention(self, weights, prefix, x, mask):
         """Multi-head self-attention: one QKV projection, then the QKVToContext plugin or layers."""
         cfg = self.config
@@ -267,6 +301,12 @@ class NetworkBuilder:
         qkv = self.linear(x, qkv_kernel, qkv_bias, prefix + "_qkv")
         fields = [self.field_int("type_id", self.attention_type), self.field_int("hidden_size", hidden),
                   self.field_int("num_heads", heads), self.field_int("has_mask", 1)]
+        if self.varseqlen:
+            # Version 2 reads the sequences' offsets and, from max_seqlen's shape, the padded length
+            # that picks its kernel; with var_seqlen 0 it computes nothing on these GPUs.
+            fields.append(self.field_int("var_seqlen", 1))
+            return self.add_plugin("CustomQKVToContextPluginDynamic", prefix + "_qkv_to_context", fields,
+                                   [qkv, mask, *self.sequence_offsets], PACKED_PLUGIN_VERSION).get_output(0)
         return self.add_plugin("CustomQKVToContextPluginDynamic", prefix + "_qkv_to_context",
                                fields, [qkv, mask]).get_output(0)
 
@@ -334,25 +374,32 @@ class NetworkBuilder:
                                     w("output.bias"), p + "_output_layer_norm")
 
     def squad_output(self, weights, x):
-        """Start and end logits per token, transposed back to (batch, seq, 2, 1, 1)."""
+        """Start and end logits per token: (batch, seq, 2, 1, 1), or (tokens, 2, 1, 1) packed."""
         # Two output channels: too small to gain from int8, and the answer scores need the range.
         logits = self.linear(x, weights["qa.kernel"], weights["qa.bias"], "qa_outputs", pin=False)
+        if self.varseqlen:
+            return logits
         to_batch_major = self.network.add_shuffle(logits)
         to_batch_major.first_transpose = (1, 0, 2, 3, 4)
         return self.name(to_batch_major, "qa_outputs_transpose")
 
     def bert_qa(self, weights, max_sequence_length, dynamic_sequence):
         trt, net = self.trt, self.network
-        shape = (-1, -1 if dynamic_sequence else max_sequence_length)
-        inputs = []
-        for name in INPUT_NAMES:
-            t = net.add_input(name, trt.int32, shape)
-            to_seq_major = net.add_shuffle(t)
-            to_seq_major.first_transpose = (1, 0)
-            inputs.append(self.name(to_seq_major, name + "_transpose"))
-        x, mask = self.embeddings(weights, *inputs)
-        if self.attention_layers:
-            mask = self.attention_mask_bias(inputs[INPUT_NAMES.index("input_mask")])
+        if self.varseqlen:
+            inputs = [net.add_input(name, trt.int32, (-1,)) for name in PACKED_INPUT_NAMES]
+            self.sequence_offsets = inputs[2:]
+            x, mask = self.packed_embeddings(weights, *inputs)
+        else:
+            shape = (-1, -1 if dynamic_sequence else max_sequence_length)
+            inputs = []
+            for name in INPUT_NAMES:
+                t = net.add_input(name, trt.int32, shape)
+                to_seq_major = net.add_shuffle(t)
+                to_seq_major.first_transpose = (1, 0)
+                inputs.append(self.name(to_seq_major, name + "_transpose"))
+            x, mask = self.embeddings(weights, *inputs)
+            if self.attention_layers:
+                mask = self.attention_mask_bias(inputs[INPUT_NAMES.index("input_mask")])
         for i in range(self.config.num_hidden_layers):
             x = self.encoder_layer(weights, i, x, mask)
         logits = self.squad_output(weights, x)
@@ -369,13 +416,22 @@ def create_network(trt, builder):
     return builder.create_network(flags)
 
 
-def add_profiles(trt, builder, build_config, batch_sizes, sequence_lengths):
-    """One optimization profile per (batch size, sequence length): batch 1..B at sequence S, tuned for B."""
+def add_profiles(trt, builder, build_config, batch_sizes, sequence_lengths, varseqlen=False):
+    """One optimization profile per (batch size, sequence length): batch 1..B at sequence S, tuned for B.
+
+    Packed (--varseqlen): 1..B x S tokens, 1..B sequences (B + 1 offsets), max_seqlen of shape (S,).
+    """
     for seq in sorted(sequence_lengths):
         for batch in sorted(batch_sizes):
             profile = builder.create_optimization_profile()
-            for name in INPUT_NAMES:
-                profile.set_shape(name, (1, seq), (batch, seq), (batch, seq))
+            if varseqlen:
+                shapes = {"input_ids": ((1,), (batch * seq,)), "segment_ids": ((1,), (batch * seq,)),
+                          "cu_seqlens": ((2,), (batch + 1,)), "max_seqlen": ((seq,), (seq,))}
+                for name, (low, high) in shapes.items():
+                    profile.set_shape(name, low, high, high)
+            else:
+                for name in INPUT_NAMES:
+                    profile.set_shape(name, (1, seq), (batch, seq), (batch, seq))
             build_config.add_optimization_profile(profile)
 
 
@@ -463,9 +519,10 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
                          int8_skipln=args.force_int8_skipln, int8_multihead=args.force_int8_multihead,
                          conv_projections=args.conv_projections, gelu_plugin=not args.no_gelu_plugin,
                          attention_layers=args.attention == "layers",
-                         fp16_projections=() if calibration else args.fp16_projections)
+                         fp16_projections=() if calibration else args.fp16_projections,
+                         varseqlen=args.varseqlen)
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
-    add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length)
+    add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length, args.varseqlen)
 
     calibrator = None
     if precision == "int8":
@@ -598,6 +655,10 @@ def parse_args(argv=None):
     p.add_argument("--conv-projections", action="store_true",
                    help="fp16/fp32: run the projections as 1x1 convolutions, as int8 engines do "
                         "(TensorRT fuses a GELU into a convolution; default: matrix multiplies)")
+    p.add_argument("--varseqlen", action="store_true",
+                   help="fp16: pack each batch's tokens without padding (NVIDIA's variable-sequence-length "
+                        "network, version 2 of the plugins, whose attention has Hopper kernels); needs heads of "
+                        f"64 and sequences up to {PACKED_MAX_SEQUENCE}")
     p.add_argument("--export-weights", action="store_true",
                    help="write the checkpoint as one framework-free .npz file and stop (no TensorRT needed)")
     p.add_argument("--export-fp16", action="store_true", help="with --export-weights: store fp16 (half the size)")
@@ -612,7 +673,26 @@ def parse_args(argv=None):
     return args
 
 
+def check_varseqlen(args, config):
+    """What TensorRT 8.6's version-2 plugins support: fp16, heads of 64 (on Hopper), up to 384 tokens."""
+    if not args.fp16 or args.int8:
+        raise ValueError("--varseqlen builds fp16 engines only (the packed plugins have no fp32, and their int8 "
+                         "needs quantization-aware-trained weights); add -f/--fp16 and drop -i")
+    if config.head_size != 64:
+        raise ValueError(f"--varseqlen needs heads of 64 (the packed attention plugin's kernels); this model's "
+                         f"heads are {config.head_size}")
+    if max(args.sequence_length) > PACKED_MAX_SEQUENCE:
+        raise ValueError(f"--varseqlen serves sequences of up to {PACKED_MAX_SEQUENCE} tokens (TensorRT's packed "
+                         f"embedding plugin); use -s {PACKED_MAX_SEQUENCE} or less")
+    conflicts = [flag for flag, given in (("--attention layers", args.attention == "layers"),
+                                          ("-g/--force-fc2-gemm", args.force_fc2_gemm)) if given]
+    if conflicts:
+        raise ValueError(f"--varseqlen does not go with {conflicts[0]}")
+
+
 def check_arguments(args, config):
+    if args.varseqlen:
+        check_varseqlen(args, config)
     if min(args.batch_size) < 1 or min(args.sequence_length) < 1:
         raise ValueError("batch sizes and sequence lengths must be positive")
     if max(args.sequence_length) > config.max_position_embeddings:
@@ -680,7 +760,8 @@ def main(argv=None):
                                   "gelu_plugin": not args.no_gelu_plugin,
                                   "attention": args.attention,
                                   "fp16_projections": args.fp16_projections,
-                                  "calib_qkv_max": args.calib_qkv_max}).save(args.output)
+                                  "calib_qkv_max": args.calib_qkv_max,
+                                  "varseqlen": args.varseqlen}).save(args.output)
         print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
               f"{len(engine) / 2**20:.1f} MiB")

@@ -3,7 +3,8 @@
 An EngineRunner deserializes an engine, checks it against the running TensorRT, and runs
 batches of (input_ids, segment_ids, input_mask) through the optimization profile that fits
 them: page-locked host buffers, device buffers, asynchronous copies and execute_async_v3 on
-one CUDA stream, with tensors addressed by name.
+one CUDA stream, with tensors addressed by name. Engines built with --varseqlen take the same
+batches: the runner packs their tokens and unpacks the logits.
 """
 import atexit
 import os
@@ -14,6 +15,32 @@ import numpy as np
 from helpers.trt_common import EngineInfo, TensorRTError, import_pycuda, import_tensorrt, make_logger
 
 INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
+PACKED_INPUT_NAMES = ("input_ids", "segment_ids", "cu_seqlens", "max_seqlen")
+
+
+def pack_batch(input_ids, segment_ids, input_mask):
+    """(input_ids, segment_ids) of the valid tokens, one sequence after another, and cu_seqlens.
+
+    Each row's valid tokens must come first (input_mask 1...1 0...0), as in BERT's features.
+    """
+    lengths = input_mask.sum(axis=1)
+    positions = np.arange(input_mask.shape[1])
+    if np.any(input_mask != (positions < lengths[:, None])) or np.any(lengths < 1):
+        raise ValueError("a packed (--varseqlen) engine needs each input_mask row to be 1s then 0s, "
+                         "with at least one 1")
+    valid = input_mask.astype(bool)
+    cu_seqlens = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    return input_ids[valid], segment_ids[valid], cu_seqlens
+
+
+def unpack_logits(packed, cu_seqlens, sequence):
+    """(tokens, 2) logits -> (batch, sequence, 2), zero at padding (no answer is taken there)."""
+    batch = len(cu_seqlens) - 1
+    logits = np.zeros((batch, sequence, 2), np.float32)
+    for b in range(batch):
+        start, end = cu_seqlens[b], cu_seqlens[b + 1]
+        logits[b, :end - start] = packed[start:end]
+    return logits
 
 
 @dataclass(frozen=True)
@@ -49,9 +76,9 @@ class ProfileBinding:
         self.context.set_optimization_profile_async(profile.index, stream.handle)
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         self.outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        max_shape = (profile.max_batch, profile.max_sequence)
-        for name in INPUT_NAMES:
-            self.context.set_input_shape(name, max_shape)
+        self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        for name, shape in self.input_shapes(profile.max_batch, profile.max_sequence).items():
+            self.context.set_input_shape(name, shape)
         self.host, self.device = {}, {}
         for name in names:
             shape = tuple(self.context.get_tensor_shape(name))
@@ -59,13 +86,16 @@ class ProfileBinding:
             self.host[name] = cuda.pagelocked_empty(shape, dtype)
             self.device[name] = cuda.mem_alloc(max(self.host[name].nbytes, 1))
             self.context.set_tensor_address(name, int(self.device[name]))
-        self.shape = max_shape
+        self.shape = (profile.max_batch, profile.max_sequence)
+
+    def input_shapes(self, batch, sequence):
+        return {name: (batch, sequence) for name in INPUT_NAMES}
 
     def set_shape(self, batch, sequence):
         """Tell the context the input shape; later copies move batch x sequence elements."""
         if (batch, sequence) != self.shape:
-            for name in INPUT_NAMES:
-                self.context.set_input_shape(name, (batch, sequence))
+            for name, shape in self.input_shapes(batch, sequence).items():
+                self.context.set_input_shape(name, shape)
             self.shape = (batch, sequence)
 
     def _view(self, name):
@@ -79,7 +109,7 @@ class ProfileBinding:
             self._view(name)[...] = array
 
     def copy_inputs_async(self):
-        for name in INPUT_NAMES:
+        for name in self.inputs:
             self.cuda.memcpy_htod_async(self.device[name], self._view(name), self.stream)
 
     def execute_async(self):
@@ -92,6 +122,37 @@ class ProfileBinding:
 
     def output(self, name):
         return self._view(name)
+
+    def logits(self, name):
+        """The start and end logits of the staged batch, (batch, sequence, 2)."""
+        return self._view(name).reshape(self.shape + (2,))
+
+
+class PackedBinding(ProfileBinding):
+    """A binding of a --varseqlen engine: batches are packed when staged, logits unpacked.
+
+    max_seqlen's shape, always the profile's sequence length, picks the attention kernel; its
+    contents are never read.
+    """
+
+    def input_shapes(self, batch, sequence, tokens=None):
+        tokens = batch * sequence if tokens is None else tokens
+        return {"input_ids": (tokens,), "segment_ids": (tokens,), "cu_seqlens": (batch + 1,),
+                "max_seqlen": (self.profile.max_sequence,)}
+
+    def set_shape(self, batch, sequence):
+        self.shape = (batch, sequence)  # the token count is known once a batch is staged
+
+    def stage_inputs(self, arrays):
+        input_ids, segment_ids, self.cu_seqlens = pack_batch(*arrays)
+        for name, shape in self.input_shapes(self.shape[0], self.shape[1], len(input_ids)).items():
+            self.context.set_input_shape(name, shape)
+        self._view("input_ids")[...] = input_ids
+        self._view("segment_ids")[...] = segment_ids
+        self._view("cu_seqlens")[...] = self.cu_seqlens
+
+    def logits(self, name):
+        return unpack_logits(self._view(name).reshape(-1, 2), self.cu_seqlens, self.shape[1])
 
 
 class EngineRunner:
@@ -116,7 +177,8 @@ class EngineRunner:
             raise TensorRTError(
                 f"TensorRT {trt.__version__} could not load {engine_path}: not an engine, or built by another "
                 "TensorRT version; rebuild it with builder.py")
-        missing = [n for n in INPUT_NAMES if n not in self._tensor_names()]
+        self.packed = "cu_seqlens" in self._tensor_names()
+        missing = [n for n in (PACKED_INPUT_NAMES if self.packed else INPUT_NAMES) if n not in self._tensor_names()]
         if missing:
             raise TensorRTError(f"{engine_path} is not a BERT-QA engine from builder.py: no input {missing[0]}")
         self.output_name = next(n for n in self._tensor_names()
@@ -138,6 +200,10 @@ class EngineRunner:
         return [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
 
     def _read_profile(self, index):
+        if self.packed:  # any batch of 1..B sequences of up to S tokens
+            _, _, offsets = self.engine.get_tensor_profile_shape("cu_seqlens", index)
+            _, _, padded = self.engine.get_tensor_profile_shape("max_seqlen", index)
+            return Profile(index, 1, offsets[0] - 1, 1, padded[0])
         low, _, high = self.engine.get_tensor_profile_shape(INPUT_NAMES[0], index)
         return Profile(index, low[0], high[0], low[1], high[1])
 
@@ -162,7 +228,8 @@ class EngineRunner:
         """The context and buffers for (batch, sequence), created on first use."""
         profile = self.profile_for(batch, sequence)
         if profile.index not in self._bindings:
-            self._bindings[profile.index] = ProfileBinding(self.trt, self.cuda, self.engine, profile, self.stream)
+            kind = PackedBinding if self.packed else ProfileBinding
+            self._bindings[profile.index] = kind(self.trt, self.cuda, self.engine, profile, self.stream)
         b = self._bindings[profile.index]
         b.set_shape(batch, sequence)
         return b
@@ -178,5 +245,5 @@ class EngineRunner:
         b.execute_async()
         b.copy_outputs_async()
         self.stream.synchronize()
-        logits = b.output(self.output_name).reshape(arrays[0].shape + (2,))
+        logits = b.logits(self.output_name)
         return logits[..., 0].copy(), logits[..., 1].copy()

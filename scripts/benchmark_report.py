@@ -35,7 +35,7 @@ def build_label(options, model):
         flags.append(f"--optimization-level {options['optimization_level']}")
     flags += [flag for key, flag in (("strict", "-t"), ("int8_skipln", "-iln"), ("int8_multihead", "-imh"),
                                      ("force_fc2_gemm", "-g"), ("conv_projections", "--conv-projections"),
-                                     ("calib_qkv_max", "--calib-qkv-max"))
+                                     ("calib_qkv_max", "--calib-qkv-max"), ("varseqlen", "--varseqlen"))
               if options.get(key)]
     if options.get("fp16_projections"):
         flags.append("--fp16-projections " + ",".join(options["fp16_projections"]))

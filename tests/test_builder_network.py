@@ -26,6 +26,7 @@ class Layer:
         index = len(network.layers)
         self.kind = kind
         self.inputs = [t for t in inputs if isinstance(t, Tensor)]
+        self.arguments = inputs
         self.name = f"(Unnamed Layer* {index}) [{kind}]"
         self._outputs = [Tensor(f"{self.name}_output" + (f"_{i}" if i else "")) for i in range(outputs)]
         network.layers.append(self)
@@ -41,10 +42,13 @@ class Network:
         self.layers, self.outputs = [], []
 
     def add_input(self, name, dtype, shape):
+        self.input_shapes = {**getattr(self, "input_shapes", {}), name: shape}
         return Tensor(name)
 
     def add_plugin_v2(self, inputs, plugin):
-        return Layer(self, "PluginV2DynamicExt", outputs=2, inputs=inputs)
+        layer = Layer(self, "PluginV2DynamicExt", outputs=2, inputs=inputs)
+        layer.version = plugin.version
+        return layer
 
     def mark_output(self, tensor):
         self.outputs.append(tensor)
@@ -65,7 +69,8 @@ def fake_tensorrt(plugins=None):
         def create_plugin(layer_name, fields):
             if plugins is not None:
                 plugins[layer_name] = {field: data[0] for field, data, kind in fields if data.size == 1}
-            return object()
+                plugins[layer_name]["fields"] = [field for field, data, kind in fields]
+            return types.SimpleNamespace(version=version)
         return types.SimpleNamespace(create_plugin=create_plugin)
 
     registry = types.SimpleNamespace(get_plugin_creator=creator)
@@ -368,3 +373,55 @@ def test_projection_and_gelu_layers_compute_the_reference(conv, gelu):
     expected = reference.gelu(reference.linear(x, kernel, bias), gelu)
     assert activated.shape == (5, 2, config.intermediate_size, 1, 1)
     np.testing.assert_allclose(activated[..., 0, 0], expected, atol=1e-5)
+
+
+def test_varseqlen_network_packs_tokens_through_version_2_plugins():
+    """--varseqlen: four 1-D inputs, version 2 of the three BERT plugins with the fields that version
+    reads, (tokens, hidden, 1, 1) activations through 1x1 convolutions, (tokens, 2, 1, 1) logits."""
+    plugins = {}
+    network = build_network("fp16", True, config=HEADS_OF_64, plugins=plugins, varseqlen=True)
+    assert network.input_shapes == {name: (-1,) for name in ("input_ids", "segment_ids", "cu_seqlens", "max_seqlen")}
+    versions = {layer.name: layer.version for layer in network.layers if layer.kind == "PluginV2DynamicExt"}
+    assert set(versions.values()) == {"2"}
+    assert len(versions) == 1 + 2 * 3  # embeddings, then attention and two LayerNorms per layer
+    assert "mha_type_id" not in plugins["embeddings"]["fields"] and plugins["embeddings"]["output_fp16"] == 1
+    for i in range(2):
+        attention = plugins[f"layer.{i}_qkv_to_context"]
+        assert (attention["type_id"], attention["has_mask"], attention["var_seqlen"]) == (1, 1, 1)
+        assert [plugins[f"layer.{i}_{n}_layer_norm"]["fields"] for n in ("attention", "output")] == \
+            [["type_id", "beta", "gamma", "bias"]] * 2
+    layers = {layer.name: layer for layer in network.layers}
+    embeddings = layers["embeddings"]
+    assert [t.name for t in embeddings.inputs] == ["input_ids", "segment_ids", "cu_seqlens", "max_seqlen"]
+    qkv = layers["layer.0_qkv_to_context"]
+    assert [t.name for t in qkv.inputs] == ["layer.0_qkv", embeddings.get_output(1).name, "cu_seqlens", "max_seqlen"]
+    kinds = [layer.kind for layer in network.layers]
+    assert "MatrixMultiply" not in kinds and "Shuffle" not in kinds  # no transposes: tokens stay packed
+    assert kinds.count("Convolution") == 4 * 2 + 1
+    constant_ranks = {len(layer.arguments[0]) for layer in network.layers if layer.kind == "Constant"}
+    assert constant_ranks == {4}  # GELU constants broadcast against (tokens, hidden, 1, 1)
+    assert [t.name for t in network.outputs] == [builder.OUTPUT_NAME]
+    assert layers["qa_outputs"].get_output(0) is network.outputs[0]
+
+
+def test_varseqlen_flag_checks(tmp_path):
+    argv = ["-m", "m", "-o", str(tmp_path / "e"), "--varseqlen", "-s", "32", "-b", "8"]
+    builder.check_arguments(builder.parse_args(argv + ["-f"]), HEADS_OF_64)
+    for extra, config, message in ((["-i", "-f", "-j", "t", "-v", "v"], HEADS_OF_64, "fp16 engines only"),
+                                   ([], HEADS_OF_64, "add -f/--fp16"),
+                                   (["-f"], HEADS_OF_32, "needs heads of 64"),
+                                   (["-f", "-s", "512"], HEADS_OF_64, "up to 384 tokens"),
+                                   (["-f", "--attention", "layers"], HEADS_OF_64, "--attention layers"),
+                                   (["-f", "-g"], HEADS_OF_64, "-g/--force-fc2-gemm")):
+        with pytest.raises(ValueError, match=message):
+            builder.check_arguments(builder.parse_args(argv + extra), config)
+
+
+def test_varseqlen_profiles_serve_one_to_b_sequences_of_up_to_s_tokens():
+    shapes = []
+    profile = types.SimpleNamespace(set_shape=lambda name, low, opt, high: shapes.append((name, low, opt, high)))
+    trt_builder = types.SimpleNamespace(create_optimization_profile=lambda: profile)
+    config = types.SimpleNamespace(add_optimization_profile=lambda p: None)
+    builder.add_profiles(None, trt_builder, config, [8], [384], varseqlen=True)
+    assert shapes == [("input_ids", (1,), (3072,), (3072,)), ("segment_ids", (1,), (3072,), (3072,)),
+                      ("cu_seqlens", (2,), (9,), (9,)), ("max_seqlen", (384,), (384,), (384,))]

@@ -1,4 +1,5 @@
 """The engine runner's choice of optimization profile, on the CPU (tests/test_gpu.py runs it for real)."""
+import numpy as np
 import pytest
 
 from helpers.engine_runner import EngineRunner, Profile
@@ -45,3 +46,45 @@ def test_runner_properties_and_profile_text():
 def test_missing_engine_file_is_a_one_line_error(tmp_path):
     with pytest.raises(TensorRTError, match="engine file not found: .*none.engine; build one with builder.py"):
         EngineRunner(tmp_path / "none.engine")
+
+
+def test_packing_keeps_each_sequences_tokens_and_unpacking_puts_logits_back():
+    """A packed engine sees the valid tokens one sequence after another; a per-token stand-in for it
+    must give the padded layout's logits at every valid position after unpacking."""
+    from helpers.engine_runner import pack_batch, unpack_logits
+    rng = np.random.default_rng(0)
+    lengths = np.array([5, 1, 8, 3])
+    mask = (np.arange(8) < lengths[:, None]).astype(np.int32)
+    ids = rng.integers(1, 1000, (4, 8)).astype(np.int32)
+    segments = rng.integers(0, 2, (4, 8)).astype(np.int32)
+    packed_ids, packed_segments, cu_seqlens = pack_batch(ids, segments, mask)
+    assert cu_seqlens.tolist() == [0, 5, 6, 14, 17]
+    assert packed_ids.tolist() == [t for row, n in zip(ids, lengths) for t in row[:n]]
+    assert packed_segments.tolist() == [t for row, n in zip(segments, lengths) for t in row[:n]]
+    per_token = lambda i, s: np.stack([i * 0.5 + s, -i + 2.0 * s], axis=-1)  # noqa: E731
+    logits = unpack_logits(per_token(packed_ids, packed_segments), cu_seqlens, 8)
+    padded = per_token(ids, segments)
+    assert np.array_equal(logits[mask == 1], padded[mask == 1])
+    assert not logits[mask == 0].any()
+
+
+@pytest.mark.parametrize("mask", [[[1, 0, 1, 0]], [[0, 0, 0, 0]]])
+def test_packing_refuses_masks_it_cannot_pack(mask):
+    from helpers.engine_runner import pack_batch
+    mask = np.array(mask, np.int32)
+    with pytest.raises(ValueError, match="1s then 0s"):
+        pack_batch(np.ones_like(mask), np.zeros_like(mask), mask)
+
+
+def test_packed_engine_profiles_serve_up_to_b_sequences_of_up_to_s_tokens():
+    """A --varseqlen engine's profile, read from its cu_seqlens and max_seqlen shapes."""
+    runner = EngineRunner.__new__(EngineRunner)
+    runner.packed = True
+    shapes = {"cu_seqlens": ((2,), (9,), (9,)), "max_seqlen": ((384,), (384,), (384,))}
+    runner.engine = type("Engine", (), {"get_tensor_profile_shape": lambda self, name, index: shapes[name]})()
+    profile = runner._read_profile(0)
+    assert profile == Profile(0, 1, 8, 1, 384)
+    runner.profiles = [profile]
+    assert runner.profile_for(3, 200) == profile
+    with pytest.raises(TensorRTError, match="outside the engine's profiles"):
+        runner.profile_for(9, 384)

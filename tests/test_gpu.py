@@ -153,6 +153,7 @@ VARIANTS = {
     "attention-layers": ["--attention", "layers"],
     "conv-projections": ["--conv-projections"],
     "tanh-gelu-layers": ["--gelu", "tanh", "--no-gelu-plugin"],
+    "varseqlen": ["--varseqlen"],
 }
 
 
@@ -174,6 +175,24 @@ def test_network_variants_match_numpy_reference(variant, engine_dir, base_shaped
     diff = max_logit_difference(EngineRunner(engine), ReferenceModel(config, weights), inputs, batch=8)
     print(f"base-shaped fp16 {' '.join(flags)} seq 128: max |logit diff| {diff:.2e} over {FEATURES} features")
     assert diff <= TOLERANCE["fp16"]
+
+
+def test_varseqlen_engine_matches_numpy_reference(engine_dir):
+    """A packed engine of a real model (heads of 64), one engine for sequences 128 and 384: the runner
+    packs SQuAD features of either length and the logits are the reference model's."""
+    from helpers.engine_runner import EngineRunner
+    from helpers.reference import ReferenceModel
+    from helpers.weights import load_weights
+
+    source = weights_source(HF_MODEL)
+    engine = build(engine_dir, source, "hf-6x64-varseqlen", "fp16", flags=["--varseqlen"])
+    config, weights = load_weights(source)
+    runner, reference = EngineRunner(engine), ReferenceModel(config, weights)
+    for sequence_length in (128, 384):
+        inputs = dev_features(require(HF_MODEL / "vocab.txt"), sequence_length)
+        diff = max_logit_difference(runner, reference, inputs, batch=8)
+        print(f"hf-6x64 fp16 --varseqlen seq {sequence_length}: max |logit diff| {diff:.2e} over {FEATURES} features")
+        assert diff <= TOLERANCE["fp16"]
 
 
 def test_profiles_serve_every_batch_size(engine_dir):
