@@ -33,10 +33,17 @@ def pack_batch(input_ids, segment_ids, input_mask):
     return input_ids[valid], segment_ids[valid], cu_seqlens
 
 
+PADDING_LOGIT = -10000.0
+
+
 def unpack_logits(packed, cu_seqlens, sequence):
-    """(tokens, 2) logits -> (batch, sequence, 2), zero at padding (no answer is taken there)."""
+    """(tokens, 2) logits -> (batch, sequence, 2).
+
+    Padding, which a packed engine never sees, gets PADDING_LOGIT: answer selection takes the n
+    best logits of all positions, and padding must not crowd real tokens out of them.
+    """
     batch = len(cu_seqlens) - 1
-    logits = np.zeros((batch, sequence, 2), np.float32)
+    logits = np.full((batch, sequence, 2), PADDING_LOGIT, np.float32)
     for b in range(batch):
         start, end = cu_seqlens[b], cu_seqlens[b + 1]
         logits[b, :end - start] = packed[start:end]
