@@ -248,14 +248,19 @@ class NetworkBuilder:
         return self.name(net.add_elementwise(half_x, one_plus, prod), name)
 
     # --- BERT ---------------------------------------------------------------------------------
-    def embeddings(self, weights, input_ids, segment_ids, input_mask):
-        """EmbLayerNorm plugin: (embeddings (seq, batch, hidden, 1, 1), mask for attention)."""
-        fields = [
+    def embedding_fields(self, weights):
+        """The LayerNorm and the three embedding tables, as both versions of EmbLayerNorm take them."""
+        return [
             self.field_floats("bert_embeddings_layernorm_beta", weights["embeddings.layer_norm.beta"]),
             self.field_floats("bert_embeddings_layernorm_gamma", weights["embeddings.layer_norm.gamma"]),
             self.field_floats("bert_embeddings_word_embeddings", weights["embeddings.word_embeddings"]),
             self.field_floats("bert_embeddings_token_type_embeddings", weights["embeddings.token_type_embeddings"]),
             self.field_floats("bert_embeddings_position_embeddings", weights["embeddings.position_embeddings"]),
+        ]
+
+    def embeddings(self, weights, input_ids, segment_ids, input_mask):
+        """EmbLayerNorm plugin: (embeddings (seq, batch, hidden, 1, 1), mask for attention)."""
+        fields = self.embedding_fields(weights) + [
             self.field_int("output_fp16", int(self.half)),
             # The mask output takes the packed form that the attention plugin's fused kernels of
             # that precision read, so both must agree.
@@ -272,14 +277,7 @@ class NetworkBuilder:
         Position ids restart at 0 for each sequence of the packed batch. The second output is
         never written; the version-2 attention plugin takes it in its (unused) mask slot.
         """
-        fields = [
-            self.field_floats("bert_embeddings_layernorm_beta", weights["embeddings.layer_norm.beta"]),
-            self.field_floats("bert_embeddings_layernorm_gamma", weights["embeddings.layer_norm.gamma"]),
-            self.field_floats("bert_embeddings_word_embeddings", weights["embeddings.word_embeddings"]),
-            self.field_floats("bert_embeddings_token_type_embeddings", weights["embeddings.token_type_embeddings"]),
-            self.field_floats("bert_embeddings_position_embeddings", weights["embeddings.position_embeddings"]),
-            self.field_int("output_fp16", 1),
-        ]
+        fields = self.embedding_fields(weights) + [self.field_int("output_fp16", 1)]
         layer = self.add_plugin("CustomEmbLayerNormPluginDynamic", "embeddings", fields,
                                 [input_ids, segment_ids, cu_seqlens, max_seqlen], PACKED_PLUGIN_VERSION)
         layer.get_output(1).name = "embeddings_placeholder"
