@@ -85,7 +85,7 @@ class NetworkBuilder:
         # of int8 engines but ran it as a kernel of its own after the matrix multiply of fp16 ones.
         self.conv_projections = conv_projections or precision == "int8" or varseqlen
         # --varseqlen: packed tokens, (tokens, hidden, 1, 1) activations and version 2 of the plugins,
-        # whose Hopper attention kernels (HGMMA) version 1 lacks. fp16 only.
+        # whose Hopper attention kernels (HGMMA, IGMMA) version 1 lacks. fp16 and int8.
         self.varseqlen = varseqlen
         self.rank = 4 if varseqlen else 5
         self.sequence_offsets = None  # (cu_seqlens, max_seqlen) of a packed network
@@ -433,6 +433,18 @@ def add_profiles(trt, builder, build_config, batch_sizes, sequence_lengths, vars
             build_config.add_optimization_profile(profile)
 
 
+def calibration_profile(builder, seq, varseqlen=False):
+    """One window of `seq` tokens: what the calibrator feeds (a packed network reads a cache only)."""
+    profile = builder.create_optimization_profile()
+    if varseqlen:
+        shapes = {"input_ids": (seq,), "segment_ids": (seq,), "cu_seqlens": (2,), "max_seqlen": (seq,)}
+    else:
+        shapes = dict.fromkeys(INPUT_NAMES, (1, seq))
+    for name, shape in shapes.items():
+        profile.set_shape(name, shape, shape, shape)
+    return profile
+
+
 def builder_flag(trt, name):
     """A precision flag of weakly typed networks, which TensorRT 11 removed."""
     flag = getattr(trt.BuilderFlag, name, None)
@@ -530,10 +542,7 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
                                      args.calib_num, args.max_query_length, args.doc_stride,
                                      calibration_algorithm)
         build_config.int8_calibrator = calibrator
-        profile = builder.create_optimization_profile()
-        for name in INPUT_NAMES:
-            profile.set_shape(name, (1, seq), (1, seq), (1, seq))
-        build_config.set_calibration_profile(profile)
+        build_config.set_calibration_profile(calibration_profile(builder, seq, args.varseqlen))
 
     start = time.time()
     serialized = builder.build_serialized_network(network, build_config)
@@ -563,9 +572,11 @@ def calibrate(trt, logger, args, config, weights, cache_path, algorithm):
     find any supported formats"). So an fp32-plugin twin of the network, with the same layers and
     tensor names, is calibrated; only its cache is kept (its timing cache would not fit the real
     network). Its engine is thrown away, so it gets one batch-1 profile and the fastest search.
+    A packed (--varseqlen) network's twin is the padded one: the packed plugins have no fp32, and
+    the two networks name their tensors alike, so the cache fits both.
     """
     twin_args = argparse.Namespace(**{**vars(args), "calib_cache": cache_path, "timing_cache": None,
-                                      "batch_size": [1], "optimization_level": 0})
+                                      "batch_size": [1], "optimization_level": 0, "varseqlen": False})
     _, seconds = serialize_network(trt, logger, twin_args, config, weights, "int8", half_plugins=False,
                                    calibration=True, calibration_algorithm=algorithm)
     return seconds
@@ -654,9 +665,10 @@ def parse_args(argv=None):
                    help="fp16/fp32: run the projections as 1x1 convolutions, as int8 engines do "
                         "(TensorRT fuses a GELU into a convolution; default: matrix multiplies)")
     p.add_argument("--varseqlen", action="store_true",
-                   help="fp16: pack each batch's tokens without padding (NVIDIA's variable-sequence-length "
-                        "network, version 2 of the plugins, whose attention has Hopper kernels); needs heads of "
-                        f"64 and sequences up to {PACKED_MAX_SEQUENCE}")
+                   help="fp16 or int8: pack each batch's tokens without padding (NVIDIA's variable-sequence-"
+                        "length network, version 2 of the plugins, whose attention has Hopper kernels); needs "
+                        f"heads of 64 and sequences up to {PACKED_MAX_SEQUENCE}; int8 is calibrated through the "
+                        "padded network")
     p.add_argument("--export-weights", action="store_true",
                    help="write the checkpoint as one framework-free .npz file and stop (no TensorRT needed)")
     p.add_argument("--export-fp16", action="store_true", help="with --export-weights: store fp16 (half the size)")
@@ -672,10 +684,10 @@ def parse_args(argv=None):
 
 
 def check_varseqlen(args, config):
-    """What TensorRT 8.6's version-2 plugins support: fp16, heads of 64 (on Hopper), up to 384 tokens."""
-    if not args.fp16 or args.int8:
-        raise ValueError("--varseqlen builds fp16 engines only (the packed plugins have no fp32, and their int8 "
-                         "needs quantization-aware-trained weights); add -f/--fp16 and drop -i")
+    """What TensorRT 8.6's version-2 plugins support: fp16 or int8, heads of 64 (on Hopper), up to 384 tokens."""
+    if not (args.fp16 or args.int8):
+        raise ValueError("--varseqlen builds fp16 and int8 engines only (the packed plugins have no fp32); "
+                         "add -f/--fp16 or -i/--int8")
     if config.head_size != 64:
         raise ValueError(f"--varseqlen needs heads of 64 (the packed attention plugin's kernels); this model's "
                          f"heads are {config.head_size}")

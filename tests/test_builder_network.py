@@ -407,14 +407,47 @@ def test_varseqlen_network_packs_tokens_through_version_2_plugins():
 def test_varseqlen_flag_checks(tmp_path):
     argv = ["-m", "m", "-o", str(tmp_path / "e"), "--varseqlen", "-s", "32", "-b", "8"]
     builder.check_arguments(builder.parse_args(argv + ["-f"]), HEADS_OF_64)
-    for extra, config, message in ((["-i", "-f", "-j", "t", "-v", "v"], HEADS_OF_64, "fp16 engines only"),
-                                   ([], HEADS_OF_64, "add -f/--fp16"),
+    builder.check_arguments(builder.parse_args(argv + ["-i", "-j", "t", "-v", "v"]), HEADS_OF_64)
+    for extra, config, message in (([], HEADS_OF_64, "fp16 and int8 engines only"),
+                                   ([], HEADS_OF_64, "add -f/--fp16 or -i/--int8"),
                                    (["-f"], HEADS_OF_32, "needs heads of 64"),
                                    (["-f", "-s", "512"], HEADS_OF_64, "up to 384 tokens"),
                                    (["-f", "--attention", "layers"], HEADS_OF_64, "--attention layers"),
                                    (["-f", "-g"], HEADS_OF_64, "-g/--force-fc2-gemm")):
         with pytest.raises(ValueError, match=message):
             builder.check_arguments(builder.parse_args(argv + extra), config)
+
+
+@pytest.mark.parametrize("int8_plugins", [False, True])
+def test_packed_int8_network_takes_its_scales_from_the_padded_twin(int8_plugins):
+    """int8 --varseqlen is calibrated through the padded network (the packed plugins have no fp32):
+    every tensor of the packed network that TensorRT may quantize has a namesake in that twin, and
+    -imh/-iln turn the packed attention and LayerNorms to int8 as they do the padded ones."""
+    plugins = {}
+    options = {"int8_skipln": int8_plugins, "int8_multihead": int8_plugins}
+    packed = build_network("int8", True, config=HEADS_OF_64, plugins=plugins, varseqlen=True, **options)
+    twin = build_network("int8", False, calibration=True, config=HEADS_OF_64, **options)
+    quantizable = [t.name for layer in packed.layers if layer.kind != "Constant" for t in layer._outputs
+                   if not t.name.startswith("(Unnamed")]
+    unscaled = set(quantizable) - set(tensor_names(twin))
+    assert unscaled == {"embeddings_placeholder"}  # the packed embedding's unused second output
+    expected = 2 if int8_plugins else 1
+    assert {plugins[f"layer.{i}_qkv_to_context"]["type_id"] for i in range(2)} == {expected}
+    assert {plugins[f"layer.{i}_{n}_layer_norm"]["type_id"] for i in range(2) for n in ("attention", "output")} \
+        == {expected}
+    assert plugins["embeddings"]["output_fp16"] == 1
+
+
+def test_calibration_profile_fits_the_network_it_is_set_on():
+    shapes = {}
+    profile = types.SimpleNamespace(set_shape=lambda name, low, opt, high: shapes.update({name: (low, opt, high)}))
+    trt_builder = types.SimpleNamespace(create_optimization_profile=lambda: profile)
+    builder.calibration_profile(trt_builder, 384)
+    assert shapes == dict.fromkeys(builder.INPUT_NAMES, ((1, 384),) * 3)
+    shapes.clear()
+    builder.calibration_profile(trt_builder, 384, varseqlen=True)
+    assert shapes == {"input_ids": ((384,),) * 3, "segment_ids": ((384,),) * 3, "cu_seqlens": ((2,),) * 3,
+                      "max_seqlen": ((384,),) * 3}
 
 
 def test_varseqlen_profiles_serve_one_to_b_sequences_of_up_to_s_tokens():
