@@ -50,7 +50,7 @@ class NetworkBuilder:
     """
 
     def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False,
-                 strict=False, int8_skipln=False, int8_multihead=False, conv_projections=False, gelu_plugin=True,
+                 strict=False, int8_skipln=False, int8_multihead=False, conv_projections=None, gelu_plugin=True,
                  attention_layers=False, fp16_projections=(), varseqlen=False):
         self.trt = trt
         self.network = network
@@ -83,7 +83,10 @@ class NetworkBuilder:
         # int8 engines always run their projections as 1x1 convolutions (what TensorRT quantizes);
         # the others may too (--conv-projections): TensorRT 8.6 fused the GELU into the convolution
         # of int8 engines but ran it as a kernel of its own after the matrix multiply of fp16 ones.
-        self.conv_projections = conv_projections or precision == "int8" or varseqlen
+        # conv_projections None: the network's default, convolutions when packed (as measured).
+        if conv_projections is None:
+            conv_projections = varseqlen
+        self.conv_projections = conv_projections or precision == "int8"
         # --varseqlen: packed tokens, (tokens, hidden, 1, 1) activations and version 2 of the plugins,
         # whose Hopper attention kernels (HGMMA, IGMMA) version 1 lacks. fp16 and int8.
         self.varseqlen = varseqlen
@@ -153,7 +156,8 @@ class NetworkBuilder:
 
     # --- building blocks --------------------------------------------------------------------
     def linear(self, x, kernel, bias, name, pin=True):
-        """y = x @ kernel + bias on (seq, batch, in, 1, 1) -> (seq, batch, out, 1, 1).
+        """y = x @ kernel + bias on (seq, batch, in, 1, 1) -> (seq, batch, out, 1, 1), or packed
+        (tokens, in, 1, 1) -> (tokens, out, 1, 1).
 
         A 1x1 convolution (int8 engines: TensorRT quantizes it with the calibrator) or a matrix
         multiply that TensorRT fuses with the bias and the reshapes. With --strict or
@@ -176,10 +180,11 @@ class NetworkBuilder:
             if self.calibration:
                 net.mark_output(y)
             return y
+        leading = self.rank - 3  # the token axes: (seq, batch), or (tokens,) packed
         flat = net.add_shuffle(x)
-        flat.reshape_dims = (0, 0, n_in)
+        flat.reshape_dims = (0,) * leading + (n_in,)
         flat.name = name + "_flatten"
-        w = net.add_constant((1, n_in, n_out), self.weights(kernel))
+        w = net.add_constant((1,) * (leading - 1) + (n_in, n_out), self.weights(kernel))
         w.name = name + "_kernel"
         product = net.add_matrix_multiply(flat.get_output(0), trt.MatrixOperation.NONE,
                                           w.get_output(0), trt.MatrixOperation.NONE)
@@ -187,11 +192,11 @@ class NetworkBuilder:
             product.precision = pinned
         y = self.name(product, name)
         if bias is not None:
-            b = net.add_constant((1, 1, n_out), self.weights(bias))
+            b = net.add_constant((1,) * leading + (n_out,), self.weights(bias))
             b.name = name + "_bias"
             y = self.name(net.add_elementwise(y, b.get_output(0), trt.ElementWiseOperation.SUM), name + "_add_bias")
         back = net.add_shuffle(y)
-        back.reshape_dims = (0, 0, n_out, 1, 1)
+        back.reshape_dims = (0,) * leading + (n_out, 1, 1)
         return self.name(back, name + "_unflatten")
 
     def fc_plugin(self, x, kernel, name):
@@ -661,9 +666,10 @@ def parse_args(argv=None):
     p.add_argument("--attention", choices=("plugin", "layers"), default="plugin",
                    help="self-attention through TensorRT's QKVToContext plugin (default) or built from matrix "
                         "multiplies and a softmax, which TensorRT may fuse into an attention kernel of its own")
-    p.add_argument("--conv-projections", action="store_true",
+    p.add_argument("--conv-projections", action=argparse.BooleanOptionalAction, default=None,
                    help="fp16/fp32: run the projections as 1x1 convolutions, as int8 engines do "
-                        "(TensorRT fuses a GELU into a convolution; default: matrix multiplies)")
+                        "(TensorRT fuses a GELU into a convolution; default: matrix multiplies, but "
+                        "convolutions with --varseqlen, where --no-conv-projections asks for matrix multiplies)")
     p.add_argument("--varseqlen", action="store_true",
                    help="fp16 or int8: pack each batch's tokens without padding (NVIDIA's variable-sequence-"
                         "length network, version 2 of the plugins, whose attention has Hopper kernels); needs "
@@ -708,6 +714,9 @@ def check_arguments(args, config):
     if max(args.sequence_length) > config.max_position_embeddings:
         raise ValueError(f"sequence length {max(args.sequence_length)} exceeds the model's "
                          f"{config.max_position_embeddings} position embeddings")
+    if args.conv_projections is False and args.int8:
+        raise ValueError("--no-conv-projections: int8 engines run their projections as 1x1 convolutions "
+                         "(what TensorRT quantizes); drop the flag")
     if (args.force_int8_skipln or args.force_int8_multihead) and not args.int8:
         raise ValueError("-iln/--force-int8-skipln and -imh/--force-int8-multihead need -i/--int8")
     if args.fp16_projections and not args.int8:
@@ -766,7 +775,8 @@ def main(argv=None):
                                   "force_fc2_gemm": args.force_fc2_gemm, "strict": args.strict,
                                   "int8_skipln": args.force_int8_skipln,
                                   "int8_multihead": args.force_int8_multihead,
-                                  "conv_projections": args.conv_projections,
+                                  "conv_projections": bool(args.conv_projections),
+                                  "matmul_projections": args.conv_projections is False,
                                   "gelu_plugin": not args.no_gelu_plugin,
                                   "attention": args.attention,
                                   "fp16_projections": args.fp16_projections,

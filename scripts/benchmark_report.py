@@ -35,6 +35,7 @@ def build_label(options, model):
         flags.append(f"--optimization-level {options['optimization_level']}")
     flags += [flag for key, flag in (("strict", "-t"), ("int8_skipln", "-iln"), ("int8_multihead", "-imh"),
                                      ("force_fc2_gemm", "-g"), ("conv_projections", "--conv-projections"),
+                                     ("matmul_projections", "--no-conv-projections"),
                                      ("calib_qkv_max", "--calib-qkv-max"), ("varseqlen", "--varseqlen"))
               if options.get(key)]
     if options.get("fp16_projections"):

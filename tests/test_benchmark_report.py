@@ -72,6 +72,8 @@ def test_merge_compares_like_with_like(tmp_path):
     ({"strict": True, "fp16_projections": ["qkv"]}, "erf", "-t --fp16-projections qkv"),
     ({"strict": True, "calib_qkv_max": True}, "erf", "-t --calib-qkv-max"),
     ({"varseqlen": True, "gelu_plugin": False}, "tanh", "--varseqlen --no-gelu-plugin tanh GELU"),
+    ({"varseqlen": True, "conv_projections": False, "matmul_projections": True}, "erf",
+     "--no-conv-projections --varseqlen"),
 ])
 def test_engines_are_told_apart_by_how_they_were_built(options, gelu, label):
     assert load_report_module().build_label(options, {"gelu": gelu}) == label

@@ -359,19 +359,21 @@ def test_calib_qkv_max_flag(tmp_path):
 
 @pytest.mark.parametrize("conv", [False, True])
 @pytest.mark.parametrize("gelu", ["erf", "tanh"])
-def test_projection_and_gelu_layers_compute_the_reference(conv, gelu):
+@pytest.mark.parametrize("tokens", [(5, 2), (7,)], ids=["padded", "packed"])
+def test_projection_and_gelu_layers_compute_the_reference(conv, gelu, tokens):
     """The FFN up-projection (matrix multiply, or 1x1 convolution with --conv-projections) and the GELU
-    built from elementwise layers (erf, or tanh with --no-gelu-plugin), evaluated with numpy."""
+    built from elementwise layers (erf, or tanh with --no-gelu-plugin), evaluated with numpy, on
+    (seq, batch, hidden, 1, 1) and on packed (tokens, hidden, 1, 1) activations."""
     config = BertConfig(**{**HEADS_OF_64.to_dict(), "gelu": gelu})
     weights = random_weights(config, seed=5)
     net = builder.NetworkBuilder(fake_tensorrt(), ComputingNetwork(), config, "fp32", False,
-                                 conv_projections=conv, gelu_plugin=False)
-    x = np.random.default_rng(1).standard_normal((5, 2, config.hidden_size)).astype(np.float32)
+                                 conv_projections=conv, gelu_plugin=False, varseqlen=len(tokens) == 1)
+    x = np.random.default_rng(1).standard_normal(tokens + (config.hidden_size,)).astype(np.float32)
     kernel, bias = weights["layer.0.intermediate.kernel"], weights["layer.0.intermediate.bias"]
     up = net.linear(Computed(lambda: x[..., None, None]), kernel, None, "layer.0_intermediate")
     activated = net.gelu(up, bias, "layer.0_gelu").value
     expected = reference.gelu(reference.linear(x, kernel, bias), gelu)
-    assert activated.shape == (5, 2, config.intermediate_size, 1, 1)
+    assert activated.shape == tokens + (config.intermediate_size, 1, 1)
     np.testing.assert_allclose(activated[..., 0, 0], expected, atol=1e-5)
 
 
@@ -404,6 +406,18 @@ def test_varseqlen_network_packs_tokens_through_version_2_plugins():
     assert layers["qa_outputs"].get_output(0) is network.outputs[0]
 
 
+def test_packed_network_takes_matrix_multiplies_when_asked():
+    """--varseqlen --no-conv-projections: the projections as matrix multiplies on (tokens, in), each
+    between two reshapes; convolutions stay the packed default (what session 5 timed)."""
+    network = build_network("fp16", True, config=HEADS_OF_64, varseqlen=True, conv_projections=False)
+    kinds = [layer.kind for layer in network.layers]
+    assert kinds.count("MatrixMultiply") == 4 * 2 + 1 and "Convolution" not in kinds
+    assert kinds.count("Shuffle") == 2 * (4 * 2 + 1)
+    kernel_shapes = {layer.arguments[0] for layer in network.layers
+                     if layer.kind == "Constant" and layer.name.endswith("_kernel")}
+    assert {len(shape) for shape in kernel_shapes} == {2}
+
+
 def test_varseqlen_flag_checks(tmp_path):
     argv = ["-m", "m", "-o", str(tmp_path / "e"), "--varseqlen", "-s", "32", "-b", "8"]
     builder.check_arguments(builder.parse_args(argv + ["-f"]), HEADS_OF_64)
@@ -413,7 +427,9 @@ def test_varseqlen_flag_checks(tmp_path):
                                    (["-f"], HEADS_OF_32, "needs heads of 64"),
                                    (["-f", "-s", "512"], HEADS_OF_64, "up to 384 tokens"),
                                    (["-f", "--attention", "layers"], HEADS_OF_64, "--attention layers"),
-                                   (["-f", "-g"], HEADS_OF_64, "-g/--force-fc2-gemm")):
+                                   (["-f", "-g"], HEADS_OF_64, "-g/--force-fc2-gemm"),
+                                   (["-i", "-j", "t", "-v", "v", "--no-conv-projections"], HEADS_OF_64,
+                                    "int8 engines run their projections as 1x1 convolutions")):
         with pytest.raises(ValueError, match=message):
             builder.check_arguments(builder.parse_args(argv + extra), config)
 

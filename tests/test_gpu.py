@@ -158,6 +158,7 @@ VARIANTS = {
     "conv-projections": ["--conv-projections"],
     "tanh-gelu-layers": ["--gelu", "tanh", "--no-gelu-plugin"],
     "varseqlen": ["--varseqlen"],
+    "varseqlen-matmul": ["--varseqlen", "--no-conv-projections"],
 }
 
 
