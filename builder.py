@@ -728,6 +728,9 @@ def check_arguments(args, config):
                          f"{config.max_position_embeddings} position embeddings")
     if args.unfused_gelu and not args.int8:
         raise ValueError("--unfused-gelu is for int8 engines (fp16 fuses the GELU either way); add -i/--int8")
+    if args.unfused_gelu and "intermediate" in args.fp16_projections:
+        raise ValueError("--unfused-gelu pins the FFN up-projection to int8, --fp16-projections intermediate to "
+                         "fp16; keep one")
     if args.unfused_gelu and config.gelu == "tanh" and not args.no_gelu_plugin:
         raise ValueError("--unfused-gelu needs the GELU from layers (the GELU plugin has no int8); "
                          "add --no-gelu-plugin")

@@ -173,7 +173,8 @@ def test_unfused_gelu_flag_checks(tmp_path):
     builder.check_arguments(builder.parse_args(argv + int8), CONFIG)
     builder.check_arguments(builder.parse_args(argv + int8 + ["--no-gelu-plugin"]), tanh)
     for extra, config, message in ((["-f"], CONFIG, "for int8 engines"),
-                                   (int8, tanh, "add --no-gelu-plugin")):
+                                   (int8, tanh, "add --no-gelu-plugin"),
+                                   (int8 + ["--fp16-projections", "intermediate"], CONFIG, "keep one")):
         with pytest.raises(ValueError, match=message):
             builder.check_arguments(builder.parse_args(argv + extra), config)
 
