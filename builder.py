@@ -29,14 +29,13 @@ import numpy as np
 
 from helpers.calibrator import make_calibrator, with_scales_from
 from helpers.files import write_atomically
-from helpers.trt_common import EngineInfo, TensorRTError, import_pycuda, import_tensorrt, make_logger
+from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, import_pycuda,
+                                import_tensorrt, input_shapes, make_logger)
 from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
 
 PLUGIN_VERSION = "1"  # the field layout below is that of version 1 of each BERT plugin
 PACKED_PLUGIN_VERSION = "2"  # and of version 2 (variable sequence length) for --varseqlen
 OUTPUT_NAME = "cls_squad_logits"
-INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
-PACKED_INPUT_NAMES = ("input_ids", "segment_ids", "cu_seqlens", "max_seqlen")
 PACKED_MAX_SEQUENCE = 384  # TensorRT 8.6's packed embedding kernel writes no token past 384
 PROJECTIONS = ("qkv", "attention_output", "intermediate", "output")  # of every encoder layer
 
@@ -436,25 +435,16 @@ def add_profiles(trt, builder, build_config, batch_sizes, sequence_lengths, vars
     for seq in sorted(sequence_lengths):
         for batch in sorted(batch_sizes):
             profile = builder.create_optimization_profile()
-            if varseqlen:
-                shapes = {"input_ids": ((1,), (batch * seq,)), "segment_ids": ((1,), (batch * seq,)),
-                          "cu_seqlens": ((2,), (batch + 1,)), "max_seqlen": ((seq,), (seq,))}
-                for name, (low, high) in shapes.items():
-                    profile.set_shape(name, low, high, high)
-            else:
-                for name in INPUT_NAMES:
-                    profile.set_shape(name, (1, seq), (batch, seq), (batch, seq))
+            low, high = input_shapes(1, seq, varseqlen, tokens=1), input_shapes(batch, seq, varseqlen)
+            for name in high:
+                profile.set_shape(name, low[name], high[name], high[name])
             build_config.add_optimization_profile(profile)
 
 
 def calibration_profile(builder, seq, varseqlen=False):
     """One window of `seq` tokens: what the calibrator feeds (a packed network reads a cache only)."""
     profile = builder.create_optimization_profile()
-    if varseqlen:
-        shapes = {"input_ids": (seq,), "segment_ids": (seq,), "cu_seqlens": (2,), "max_seqlen": (seq,)}
-    else:
-        shapes = dict.fromkeys(INPUT_NAMES, (1, seq))
-    for name, shape in shapes.items():
+    for name, shape in input_shapes(1, seq, varseqlen).items():
         profile.set_shape(name, shape, shape, shape)
     return profile
 

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from helpers.trt_common import EngineInfo, TensorRTError, import_pycuda, import_tensorrt, make_logger
-
-INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
-PACKED_INPUT_NAMES = ("input_ids", "segment_ids", "cu_seqlens", "max_seqlen")
+from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, import_pycuda,
+                                import_tensorrt, input_shapes, make_logger)
 
 
 def pack_batch(input_ids, segment_ids, input_mask):
@@ -96,7 +94,7 @@ class ProfileBinding:
         self.shape = (profile.max_batch, profile.max_sequence)
 
     def input_shapes(self, batch, sequence):
-        return {name: (batch, sequence) for name in INPUT_NAMES}
+        return input_shapes(batch, sequence)
 
     def set_shape(self, batch, sequence):
         """Tell the context the input shape; later copies move batch x sequence elements."""
@@ -143,9 +141,8 @@ class PackedBinding(ProfileBinding):
     """
 
     def input_shapes(self, batch, sequence, tokens=None):
-        tokens = batch * sequence if tokens is None else tokens
-        return {"input_ids": (tokens,), "segment_ids": (tokens,), "cu_seqlens": (batch + 1,),
-                "max_seqlen": (self.profile.max_sequence,)}
+        return input_shapes(batch, self.profile.max_sequence, packed=True,
+                            tokens=batch * sequence if tokens is None else tokens)
 
     def set_shape(self, batch, sequence):
         self.shape = (batch, sequence)  # the token count is known once a batch is staged

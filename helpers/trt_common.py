@@ -9,6 +9,22 @@ from dataclasses import asdict, dataclass, field
 
 from helpers.files import write_json_atomically
 
+# An engine's inputs: padded (batch, seq) int32 tensors, or, built with --varseqlen, the tokens of a
+# batch packed without padding, the sequences' offsets cu_seqlens, and max_seqlen, whose shape
+# (seq,) alone is read (it picks the attention kernel).
+INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
+PACKED_INPUT_NAMES = ("input_ids", "segment_ids", "cu_seqlens", "max_seqlen")
+
+
+def input_shapes(batch, sequence, packed=False, tokens=None):
+    """{input name: shape} for `batch` sequences padded to `sequence` tokens; packed, `tokens` in all
+    (default: batch x sequence)."""
+    if not packed:
+        return dict.fromkeys(INPUT_NAMES, (batch, sequence))
+    tokens = batch * sequence if tokens is None else tokens
+    return {"input_ids": (tokens,), "segment_ids": (tokens,), "cu_seqlens": (batch + 1,),
+            "max_seqlen": (sequence,)}
+
 
 class TensorRTError(RuntimeError):
     """A problem with TensorRT, a plugin, an engine or the GPU, told in one line."""

@@ -504,3 +504,6 @@ def test_varseqlen_profiles_serve_one_to_b_sequences_of_up_to_s_tokens():
     builder.add_profiles(None, trt_builder, config, [8], [384], varseqlen=True)
     assert shapes == [("input_ids", (1,), (3072,), (3072,)), ("segment_ids", (1,), (3072,), (3072,)),
                       ("cu_seqlens", (2,), (9,), (9,)), ("max_seqlen", (384,), (384,), (384,))]
+    shapes.clear()
+    builder.add_profiles(None, trt_builder, config, [8], [384])
+    assert shapes == [(name, (1, 384), (8, 384), (8, 384)) for name in builder.INPUT_NAMES]
