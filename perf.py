@@ -106,11 +106,11 @@ def layer_report(runner, batch, sequence, runs):
     except (AttributeError, TypeError) as e:  # an inspector API this code does not know
         print(f"perf.py: warning: no layer precisions from the engine inspector ({e})", file=sys.stderr)
         precisions = {}
+    precision = {t.name: precisions.get(engine_layer_name(t.name)) for t in times}
     return {"batch": batch, "sequence": sequence, "runs": runs,
             "parts": [{"part": part, "ms": ms, "share": share} for part, ms, share in summarize_parts(times)],
-            "ms_by_precision": time_by(times, lambda t: precisions.get(engine_layer_name(t.name), "unknown")),
-            "layers": [{"name": t.name, "ms": t.mean_ms, "precision": precisions.get(engine_layer_name(t.name))}
-                       for t in times]}
+            "ms_by_precision": time_by(times, lambda t: precision[t.name] or "unknown"),
+            "layers": [{"name": t.name, "ms": t.mean_ms, "precision": precision[t.name]} for t in times]}
 
 
 def print_layer_report(report):
