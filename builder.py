@@ -50,7 +50,7 @@ class NetworkBuilder:
 
     def __init__(self, trt, network, config, precision, half_plugins, use_fc_plugin=False, calibration=False,
                  strict=False, int8_skipln=False, int8_multihead=False, conv_projections=None, gelu_plugin=True,
-                 attention_layers=False, fp16_projections=(), varseqlen=False, unfused_gelu=False):
+                 attention_layers=False, fp16_projections=(), varseqlen=False):
         self.trt = trt
         self.network = network
         self.config = config
@@ -75,10 +75,6 @@ class NetworkBuilder:
         # --strict: the projections must run in the requested precision. Otherwise TensorRT keeps
         # a higher one wherever that is faster (at small sizes int8 may not be used at all).
         self.strict = strict
-        # --unfused-gelu: the FFN up-projection's output pinned to int8, which its GELU then reads,
-        # so TensorRT cannot fuse the GELU into the projection's kernel (its fused int8 kernel ran
-        # at a third of the plain one's speed on the H200).
-        self.unfused_gelu = unfused_gelu and int8_plugins
         # --fp16-projections: kinds of projection (PROJECTIONS) pinned to fp16 in an int8 engine. The
         # QKV projection's input, a LayerNorm output with a few large channels, lost 1.9-2.6 F1 of
         # the small test models when quantized (a CPU simulation of their int8 engines agreed).
@@ -158,14 +154,13 @@ class NetworkBuilder:
         return output
 
     # --- building blocks --------------------------------------------------------------------
-    def linear(self, x, kernel, bias, name, pin=True, int8_output=False):
+    def linear(self, x, kernel, bias, name, pin=True):
         """y = x @ kernel + bias on (seq, batch, in, 1, 1) -> (seq, batch, out, 1, 1), or packed
         (tokens, in, 1, 1) -> (tokens, out, 1, 1).
 
         A 1x1 convolution (int8 engines: TensorRT quantizes it with the calibrator) or a matrix
         multiply that TensorRT fuses with the bias and the reshapes. With --strict or
-        --fp16-projections, `pin` lets its precision be fixed; `int8_output` pins a convolution
-        and its output to int8.
+        --fp16-projections, `pin` lets its precision be fixed.
         """
         trt, net = self.trt, self.network
         n_in, n_out = kernel.shape
@@ -178,9 +173,6 @@ class NetworkBuilder:
         if self.conv_projections:
             conv = net.add_convolution_nd(x, n_out, (1, 1), self.weights(kernel.T),
                                           self.weights(bias) if bias is not None else trt.Weights())
-            if int8_output:
-                pinned = trt.int8
-                conv.set_output_type(0, trt.int8)
             if pinned is not None:
                 conv.precision = pinned
             y = self.name(conv, name)
@@ -374,8 +366,7 @@ class NetworkBuilder:
         attention_out = self.linear(context, w("attention.output.kernel"), None, p + "_attention_output")
         x = self.skip_layer_norm(attention_out, x, w("attention.layer_norm.gamma"), w("attention.layer_norm.beta"),
                                  w("attention.output.bias"), p + "_attention_layer_norm")
-        intermediate = self.linear(x, w("intermediate.kernel"), None, p + "_intermediate",
-                                   int8_output=self.unfused_gelu)
+        intermediate = self.linear(x, w("intermediate.kernel"), None, p + "_intermediate")
         activated = self.gelu(intermediate, w("intermediate.bias"), p + "_gelu")
         if self.use_fc_plugin:
             ffn_out = self.fc_plugin(activated, w("output.kernel"), p + "_output")
@@ -520,7 +511,7 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
         build_config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32 arithmetic, as the reference
     if half_plugins:
         build_config.set_flag(builder_flag(trt, "FP16"))
-    if args.strict or args.fp16_projections or args.unfused_gelu:
+    if args.strict or args.fp16_projections:
         build_config.set_flag(builder_flag(trt, "OBEY_PRECISION_CONSTRAINTS"))
     read_timing_cache(build_config, args.timing_cache)
     if args.optimization_level is not None:
@@ -534,7 +525,7 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
                          conv_projections=args.conv_projections, gelu_plugin=not args.no_gelu_plugin,
                          attention_layers=args.attention == "layers",
                          fp16_projections=() if calibration else args.fp16_projections,
-                         varseqlen=args.varseqlen, unfused_gelu=args.unfused_gelu)
+                         varseqlen=args.varseqlen)
     net.bert_qa(weights, max(args.sequence_length), dynamic_sequence=len(args.sequence_length) > 1)
     add_profiles(trt, builder, build_config, args.batch_size, args.sequence_length, args.varseqlen)
 
@@ -674,9 +665,6 @@ def parse_args(argv=None):
                         "length network, version 2 of the plugins, whose attention has Hopper kernels); needs "
                         f"heads of 64 and sequences up to {PACKED_MAX_SEQUENCE}; int8 is calibrated through the "
                         "padded network")
-    p.add_argument("--unfused-gelu", action="store_true",
-                   help="int8: pin the FFN up-projection's output to int8 so that TensorRT runs the GELU "
-                        "(from layers) as a kernel of its own instead of inside the projection's")
     p.add_argument("--export-weights", action="store_true",
                    help="write the checkpoint as one framework-free .npz file and stop (no TensorRT needed)")
     p.add_argument("--export-fp16", action="store_true", help="with --export-weights: store fp16 (half the size)")
@@ -716,14 +704,6 @@ def check_arguments(args, config):
     if max(args.sequence_length) > config.max_position_embeddings:
         raise ValueError(f"sequence length {max(args.sequence_length)} exceeds the model's "
                          f"{config.max_position_embeddings} position embeddings")
-    if args.unfused_gelu and not args.int8:
-        raise ValueError("--unfused-gelu is for int8 engines (fp16 fuses the GELU either way); add -i/--int8")
-    if args.unfused_gelu and "intermediate" in args.fp16_projections:
-        raise ValueError("--unfused-gelu pins the FFN up-projection to int8, --fp16-projections intermediate to "
-                         "fp16; keep one")
-    if args.unfused_gelu and config.gelu == "tanh" and not args.no_gelu_plugin:
-        raise ValueError("--unfused-gelu needs the GELU from layers (the GELU plugin has no int8); "
-                         "add --no-gelu-plugin")
     if args.conv_projections is False and args.int8:
         raise ValueError("--no-conv-projections: int8 engines run their projections as 1x1 convolutions "
                          "(what TensorRT quantizes); drop the flag")
@@ -791,8 +771,7 @@ def main(argv=None):
                                   "attention": args.attention,
                                   "fp16_projections": args.fp16_projections,
                                   "calib_qkv_max": args.calib_qkv_max,
-                                  "varseqlen": args.varseqlen,
-                                  "unfused_gelu": args.unfused_gelu}).save(args.output)
+                                  "varseqlen": args.varseqlen}).save(args.output)
         print(f"built {args.output}: {precision}, batch {sorted(args.batch_size)}, "
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
               f"{len(engine) / 2**20:.1f} MiB")

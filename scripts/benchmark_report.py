@@ -36,8 +36,7 @@ def build_label(options, model):
     flags += [flag for key, flag in (("strict", "-t"), ("int8_skipln", "-iln"), ("int8_multihead", "-imh"),
                                      ("force_fc2_gemm", "-g"), ("conv_projections", "--conv-projections"),
                                      ("matmul_projections", "--no-conv-projections"),
-                                     ("calib_qkv_max", "--calib-qkv-max"), ("varseqlen", "--varseqlen"),
-                                     ("unfused_gelu", "--unfused-gelu"))
+                                     ("calib_qkv_max", "--calib-qkv-max"), ("varseqlen", "--varseqlen"))
               if options.get(key)]
     if options.get("fp16_projections"):
         flags.append("--fp16-projections " + ",".join(options["fp16_projections"]))

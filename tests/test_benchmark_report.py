@@ -74,7 +74,6 @@ def test_merge_compares_like_with_like(tmp_path):
     ({"varseqlen": True, "gelu_plugin": False}, "tanh", "--varseqlen --no-gelu-plugin tanh GELU"),
     ({"varseqlen": True, "conv_projections": False, "matmul_projections": True}, "erf",
      "--no-conv-projections --varseqlen"),
-    ({"int8_skipln": True, "varseqlen": True, "unfused_gelu": True}, "tanh", "-iln --varseqlen --unfused-gelu tanh GELU"),
 ])
 def test_engines_are_told_apart_by_how_they_were_built(options, gelu, label):
     assert load_report_module().build_label(options, {"gelu": gelu}) == label

@@ -34,9 +34,6 @@ class Layer:
     def get_output(self, i):
         return self._outputs[i]
 
-    def set_output_type(self, i, dtype):
-        self.output_types = {**getattr(self, "output_types", {}), i: dtype}
-
 
 class Network:
     """Records layers; each add_* returns a layer whose outputs carry TensorRT's automatic names."""
@@ -150,33 +147,6 @@ def test_strict_pins_the_projections_to_the_requested_precision(precision, kind,
     assert set(pinned.values()) == {"int8" if precision == "int8" else "float16"}
     loose = build_network(precision, half_plugins=True, conv_projections=conv)
     assert not any(hasattr(layer, "precision") for layer in loose.layers)
-
-
-def test_unfused_gelu_pins_the_ffn_up_projection_and_its_output_to_int8():
-    """--unfused-gelu: the only pins are the FFN up-projections', precision and output int8 (so the
-    GELU after them cannot join their kernel); the calibration twin stays unpinned and alike."""
-    real = build_network("int8", half_plugins=True, unfused_gelu=True)
-    pinned = {layer.name: (layer.precision, layer.output_types) for layer in real.layers
-              if hasattr(layer, "precision") or hasattr(layer, "output_types")}
-    assert pinned == {f"layer.{i}_intermediate": ("int8", {0: "int8"}) for i in range(2)}
-    twin = build_network("int8", half_plugins=False, calibration=True, unfused_gelu=True)
-    assert not any(hasattr(layer, "precision") or hasattr(layer, "output_types") for layer in twin.layers)
-    assert tensor_names(twin) == tensor_names(real)
-    fp16 = build_network("fp16", half_plugins=True, unfused_gelu=True)
-    assert not any(hasattr(layer, "output_types") for layer in fp16.layers)
-
-
-def test_unfused_gelu_flag_checks(tmp_path):
-    argv = ["-m", "m", "-o", str(tmp_path / "e"), "--unfused-gelu", "-s", "32"]
-    int8 = ["-i", "-j", "t", "-v", "v"]
-    tanh = BertConfig(**{**CONFIG.to_dict(), "gelu": "tanh"})
-    builder.check_arguments(builder.parse_args(argv + int8), CONFIG)
-    builder.check_arguments(builder.parse_args(argv + int8 + ["--no-gelu-plugin"]), tanh)
-    for extra, config, message in ((["-f"], CONFIG, "for int8 engines"),
-                                   (int8, tanh, "add --no-gelu-plugin"),
-                                   (int8 + ["--fp16-projections", "intermediate"], CONFIG, "keep one")):
-        with pytest.raises(ValueError, match=message):
-            builder.check_arguments(builder.parse_args(argv + extra), config)
 
 
 @pytest.mark.parametrize("gelu_plugin", [True, False])
