@@ -29,8 +29,8 @@ import numpy as np
 
 from helpers.calibrator import make_calibrator, with_scales_from
 from helpers.files import write_atomically
-from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, import_pycuda,
-                                import_tensorrt, input_shapes, make_logger)
+from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, build_failure,
+                                import_pycuda, import_tensorrt, input_shapes, make_logger)
 from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
 
 PLUGIN_VERSION = "1"  # the field layout below is that of version 1 of each BERT plugin
@@ -539,11 +539,12 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
         build_config.int8_calibrator = calibrator
         build_config.set_calibration_profile(calibration_profile(builder, seq, args.varseqlen))
 
+    errors_before = len(logger.errors)
     start = time.time()
     serialized = builder.build_serialized_network(network, build_config)
     build_seconds = time.time() - start
     if serialized is None:
-        raise TensorRTError("TensorRT could not build the engine; rerun with --verbose to see why")
+        raise TensorRTError(build_failure(logger.errors[errors_before:], args.workspace_size))
     if args.timing_cache:
         write_atomically(args.timing_cache, bytes(build_config.get_timing_cache().serialize()))
     engine = bytes(serialized)

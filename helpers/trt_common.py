@@ -5,6 +5,8 @@ touch a GPU imports and runs on machines without them.
 """
 import json
 import os
+import re
+import sys
 from dataclasses import asdict, dataclass, field
 
 from helpers.files import write_json_atomically
@@ -53,11 +55,44 @@ def import_pycuda():
 
 
 def make_logger(trt, verbose=False):
-    """A TensorRT logger with the standard plugins (EmbLayerNorm, QKVToContext, ...) registered."""
-    logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
+    """A TensorRT logger with the standard plugins (EmbLayerNorm, QKVToContext, ...) registered.
+
+    It prints warnings and errors (everything with `verbose`) and keeps the errors in `.errors`: a
+    build that fails returns only None, and its one-line message is made from them.
+    """
+    shown = trt.ILogger.VERBOSE if verbose else trt.ILogger.WARNING
+
+    class Logger(trt.ILogger):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.errors = []
+
+        def log(self, severity, message):
+            if severity <= trt.ILogger.ERROR:
+                self.errors.append(message)
+            if severity <= shown:
+                tag = "F" if severity == trt.ILogger.INTERNAL_ERROR else severity.name[0]  # as TensorRT's samples
+                print(f"[TRT] [{tag}] {message}", file=sys.stderr)
+
+    logger = Logger()
     if not trt.init_libnvinfer_plugins(logger, ""):
         raise TensorRTError("TensorRT's plugin library (libnvinfer_plugin) could not be loaded")
     return logger
+
+
+def build_failure(errors, workspace_mib):
+    """The one line for a build that returned no engine, from the errors TensorRT logged."""
+    for message in errors:
+        scratch = re.search(r"plugin node (\S+) .*?requires (\d+) bytes of scratch space", message)
+        if scratch:
+            need = -(-int(scratch.group(2)) // 2**20)
+            suggest = 1 << (need - 1).bit_length()
+            return (f"layer {scratch.group(1)} needs {need} MiB of workspace, -w/--workspace-size gives "
+                    f"{workspace_mib}; rerun with -w {suggest}")
+    if errors:
+        first_line = errors[0].strip().splitlines()[0]
+        return f"TensorRT could not build the engine: {first_line}; rerun with --verbose to see more"
+    return "TensorRT could not build the engine; rerun with --verbose to see why"
 
 
 def tensorrt_version(trt):

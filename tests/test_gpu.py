@@ -244,6 +244,18 @@ def test_engine_from_another_tensorrt_is_refused(engine_dir, tmp_path):
         EngineRunner(garbage)
 
 
+def test_too_small_a_workspace_is_named_in_one_line(engine_dir, base_shaped_weights, tmp_path):
+    """fp32 attention needs scratch of 2 x batch x heads x seq^2 floats (BERT-Large at batch 128,
+    sequence 384: 2304 MiB, more than the default -w 2048); here 12 MiB against -w 1."""
+    cmd = [sys.executable, str(REPO / "builder.py"), "-m", str(base_shaped_weights), "-o", str(tmp_path / "e.engine"),
+           "-b", "8", "-s", "128", "-w", "1", "--optimization-level", "0"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 1, result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "MiB of workspace, -w/--workspace-size gives 1; rerun with -w " in last, result.stderr
+    assert not (tmp_path / "e.engine").exists()
+
+
 def test_notebook_runs_headless_with_an_engine(engine_dir):
     nbformat = pytest.importorskip("nbformat", reason="the notebook test needs nbformat and nbclient")
     nbclient = pytest.importorskip("nbclient", reason="the notebook test needs nbformat and nbclient")
