@@ -45,7 +45,7 @@ for model in $models; do
             flags=()
             case "$precision" in
                 fp16) flags=(--fp16) ;;
-                fp32) ;;
+                fp32) flags=(-w 4096) ;;  # fp32 attention at Large, batch 128, seq 384: 2304 MiB of scratch
                 int8) flags=(--int8 --calib-cache "$results/engines/$model-s$seq.calib")
                       [[ -n $squad_json ]] && flags+=(-j "$squad_json" -v "$vocab") ;;
                 *) echo "inference_benchmark.sh: error: unknown precision $precision" >&2; exit 2 ;;

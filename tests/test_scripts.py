@@ -271,6 +271,17 @@ def test_benchmark_sweep_names_engines_after_extra_builder_flags(tmp_path):
     ]
 
 
+def test_benchmark_sweep_gives_fp32_the_workspace_its_attention_needs(tmp_path):
+    """BERT-Large fp32 at batch 128, sequence 384 did not build on the H200 with the default 2048 MiB."""
+    env = logging_sandbox(tmp_path, "inference_benchmark.sh",
+                          {"python": '#!/bin/bash\necho "python $*" >> "$CALL_LOG"\n'})
+    result = run(tmp_path / "scripts" / "inference_benchmark.sh", "-m", "large", "-s", "384", "-p", "fp32 fp16",
+                 "-b", "128", "-o", str(tmp_path / "out"), env=env)
+    assert result.returncode == 0, result.stderr
+    builds = [call.split(".engine.timing_cache ")[1] for call in calls(tmp_path) if call.startswith("python builder.py")]
+    assert builds == ["-w 4096", "--fp16"]
+
+
 @pytest.mark.parametrize("flags,label,builder_tail,cache", [
     (["-t"], "int8-strict", " --strict", "m-s384.calib"),
     (["-x", "-iln -imh"], "int8-iln-imh", " -iln -imh", "m-s384.calib"),
