@@ -205,8 +205,13 @@ def main(argv=None):
     with open(args.output + ".md.tmp", "w") as f:
         f.write(markdown(rows, gemm))
     os.replace(args.output + ".md.tmp", args.output + ".md")
-    plot(rows, args.output + ".png")
     print(markdown(rows, gemm))
+    try:
+        plot(rows, args.output + ".png")
+    except ImportError:
+        print(f"benchmark_report.py: error: wrote {args.output}.csv and .md but no plot: matplotlib is not "
+              f"installed; pip install -r requirements.txt, then rerun this command", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,6 +2,7 @@
 the merge of engine and PyTorch timings."""
 import importlib.util
 import json
+import sys
 
 import pytest
 
@@ -33,8 +34,8 @@ def test_flop_count_matches_the_weight_shapes(config, batch, sequence):
     assert report.bert_flops(config.to_dict(), batch, sequence) == flops_from_weight_shapes(config, batch, sequence)
 
 
-def test_merge_compares_like_with_like(tmp_path):
-    report = load_report_module()
+def write_results(folder):
+    """One perf.py result (BERT-Base fp16, batch 8, seq 128) and one pytorch_perf.py result."""
     model = BERT_BASE.to_dict()
     engine = {"engine": "e", "gpu": "GPU", "tensorrt": "8.6.1", "precision": "fp16", "model": model,
               "rows": [{"batch": 8, "sequence": 128, "cuda_graph": False, "mean_ms": 2.0, "p95_ms": 2.1,
@@ -45,8 +46,15 @@ def test_merge_compares_like_with_like(tmp_path):
                           {"batch": 1, "sequence": 128, "cuda_graph": True, "mean_ms": 0.5}]}
     paths = []
     for i, content in enumerate((engine, torch_run)):
-        paths.append(tmp_path / f"{i}.json")
+        paths.append(folder / f"{i}.json")
         paths[-1].write_text(json.dumps(content))
+    return paths
+
+
+def test_merge_compares_like_with_like(tmp_path):
+    report = load_report_module()
+    model = BERT_BASE.to_dict()
+    paths = write_results(tmp_path)
     assert report.main([str(p) for p in paths] + ["-o", str(tmp_path / "bench")]) == 0
     rows, gemm = report.merge(*report.load(paths))
     (row,) = rows
@@ -58,6 +66,18 @@ def test_merge_compares_like_with_like(tmp_path):
     assert row["build"] == ""
     for suffix in (".csv", ".md", ".png"):
         assert (tmp_path / ("bench" + suffix)).stat().st_size > 0
+
+
+def test_without_matplotlib_the_tables_are_written_and_the_missing_plot_named(tmp_path, monkeypatch, capsys):
+    report = load_report_module()
+    paths = write_results(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    assert report.main([str(p) for p in paths] + ["-o", str(tmp_path / "bench")]) == 1
+    assert capsys.readouterr().err == (
+        f"benchmark_report.py: error: wrote {tmp_path}/bench.csv and .md but no plot: matplotlib is not "
+        "installed; pip install -r requirements.txt, then rerun this command\n")
+    assert (tmp_path / "bench.csv").stat().st_size > 0 and (tmp_path / "bench.md").stat().st_size > 0
+    assert not (tmp_path / "bench.png").exists()
 
 
 @pytest.mark.parametrize("options,gelu,label", [
