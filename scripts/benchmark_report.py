@@ -159,7 +159,7 @@ def plot_bars(plt, rows):
 
 
 def plot_lines(plt, rows):
-    fig, (latency, throughput) = plt.subplots(1, 2, figsize=(13, 5))
+    fig, (latency, throughput) = plt.subplots(1, 2, figsize=(19, 5.5))
     groups = sorted({(r["model"], r["precision"], r["build"], r["sequence"]) for r in rows})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, group in enumerate(groups):
@@ -179,7 +179,8 @@ def plot_lines(plt, rows):
         axis.set_xlabel("batch size")
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
-    throughput.legend(fontsize=8)
+    # beside the panels, not over them: a sweep draws a dozen lines with long build labels
+    throughput.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig, ["latency (ms, mean)", "throughput (sequences/s)"]
 
 
