@@ -30,7 +30,7 @@ import numpy as np
 from helpers.calibrator import make_calibrator, with_scales_from
 from helpers.files import write_atomically
 from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, build_failure,
-                                import_pycuda, import_tensorrt, input_shapes, make_logger)
+                                import_pycuda, import_tensorrt, input_shapes, make_build_logger)
 from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
 
 PLUGIN_VERSION = "1"  # the field layout below is that of version 1 of each BERT plugin
@@ -581,7 +581,7 @@ def calibrate(trt, logger, args, config, weights, cache_path, algorithm):
 def build_engine(args, config, weights):
     """(engine bytes, precision, build seconds, TensorRT version)."""
     trt = import_tensorrt()
-    logger = make_logger(trt, args.verbose)
+    logger = make_build_logger(trt, args.verbose)
     precision = "int8" if args.int8 else "fp16" if args.fp16 else "fp32"
     seconds = 0.0
     if precision == "int8":

@@ -55,14 +55,20 @@ def import_pycuda():
 
 
 def make_logger(trt, verbose=False):
-    """A TensorRT logger with the standard plugins (EmbLayerNorm, QKVToContext, ...) registered.
+    """A TensorRT logger with the standard plugins (EmbLayerNorm, QKVToContext, ...) registered."""
+    return with_plugins(trt, trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING))
 
-    It prints warnings and errors (everything with `verbose`) and keeps the errors in `.errors`: a
-    build that fails returns only None, and its one-line message is made from them.
+
+def make_build_logger(trt, verbose=False):
+    """A logger as make_logger's that also keeps the errors in `.errors`: a failed build returns only
+    None, and its one-line message is made from them.
+
+    It is Python, so TensorRT's threads must take the GIL to log; a build releases it while it runs
+    (the runner keeps TensorRT's own logger, as engine calls may not).
     """
     shown = trt.ILogger.VERBOSE if verbose else trt.ILogger.WARNING
 
-    class Logger(trt.ILogger):
+    class BuildLogger(trt.ILogger):
         def __init__(self):
             trt.ILogger.__init__(self)
             self.errors = []
@@ -74,7 +80,10 @@ def make_logger(trt, verbose=False):
                 tag = "F" if severity == trt.ILogger.INTERNAL_ERROR else severity.name[0]  # as TensorRT's samples
                 print(f"[TRT] [{tag}] {message}", file=sys.stderr)
 
-    logger = Logger()
+    return with_plugins(trt, BuildLogger())
+
+
+def with_plugins(trt, logger):
     if not trt.init_libnvinfer_plugins(logger, ""):
         raise TensorRTError("TensorRT's plugin library (libnvinfer_plugin) could not be loaded")
     return logger

@@ -1,7 +1,7 @@
 import enum
 import types
 
-from helpers.trt_common import build_failure, make_logger
+from helpers.trt_common import build_failure, make_build_logger
 
 # What TensorRT 8.6 logged on the H200 when BERT-Large fp32 (batch 1..128, sequence 384) was built
 # with the default 2048 MiB workspace, and the builder then returned None.
@@ -58,7 +58,7 @@ def fake_tensorrt(registered):
 
 def test_logger_prints_warnings_and_errors_and_keeps_the_errors(capsys):
     registered = []
-    logger = make_logger(fake_tensorrt(registered), verbose=False)
+    logger = make_build_logger(fake_tensorrt(registered), verbose=False)
     assert registered == [logger]
     for severity in Severity:
         logger.log(severity, f"a {severity.name} message")
@@ -69,7 +69,7 @@ def test_logger_prints_warnings_and_errors_and_keeps_the_errors(capsys):
 
 
 def test_verbose_logger_prints_everything(capsys):
-    logger = make_logger(fake_tensorrt([]), verbose=True)
+    logger = make_build_logger(fake_tensorrt([]), verbose=True)
     logger.log(Severity.INFO, "built")
     printed = capsys.readouterr().err.splitlines()
     assert printed == ["[TRT] [V] Registered plugin creator - ::CustomEmbLayerNormPluginDynamic version 1",
