@@ -171,14 +171,23 @@ def test_perf_layer_report_joins_times_and_precisions():
 
     layers = [{"Name": "layer.0_qkv", "Outputs": [{"Format/Datatype": "Row major linear Int8 format"}]},
               {"Name": "layer.0_qkv_to_context", "Outputs": [{"Format/Datatype": "Row major linear FP16 format"}]}]
-    inspector = types.SimpleNamespace(execution_context=None,
-                                      get_engine_information=lambda fmt: json.dumps({"Layers": layers}))
+    logger = types.SimpleNamespace(min_severity="WARNING")
+    severity_while_inspected = []
+
+    def engine_information(fmt):
+        severity_while_inspected.append(logger.min_severity)
+        return json.dumps({"Layers": layers})
+
+    inspector = types.SimpleNamespace(execution_context=None, get_engine_information=engine_information)
     runner = types.SimpleNamespace(
-        trt=types.SimpleNamespace(IProfiler=Profiler, LayerInformationFormat=types.SimpleNamespace(JSON="json")),
-        engine=types.SimpleNamespace(create_engine_inspector=lambda: inspector),
+        trt=types.SimpleNamespace(IProfiler=Profiler, LayerInformationFormat=types.SimpleNamespace(JSON="json"),
+                                  Logger=types.SimpleNamespace(INTERNAL_ERROR="INTERNAL_ERROR")),
+        engine=types.SimpleNamespace(create_engine_inspector=lambda: inspector), logger=logger,
         stream=types.SimpleNamespace(synchronize=lambda: None), binding=lambda batch, sequence: Binding())
     report = perf.layer_report(runner, 8, 128, runs=4)
     assert inspector.execution_context is Binding.context
+    # the inspector's errors on later profiles are kept quiet while it runs, and only then
+    assert severity_while_inspected == ["INTERNAL_ERROR"] and logger.min_severity == "WARNING"
     assert [(p["part"], p["ms"]) for p in report["parts"]] == pytest.approx(
         [("attention (QKVToContext)", 0.5), ("QKV projection", 0.2), ("embeddings (EmbLayerNorm)", 0.1)])
     assert report["ms_by_precision"] == pytest.approx({"int8": 0.2, "fp16": 0.5, "unknown": 0.1})
