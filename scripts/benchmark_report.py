@@ -8,9 +8,11 @@ matrix-product rate that the engine's matrix products reach:
     FLOPs = batch x (L x (24 S H^2 + 4 S^2 H) + 4 S H)       (matrix products and the QA head)
 
     python scripts/benchmark_report.py results/*.perf.json results/*.torch.json -o results/benchmark
+    (a .json.gz input is read through gzip)
 """
 import argparse
 import csv
+import gzip
 import json
 import os
 import sys
@@ -50,9 +52,11 @@ def build_label(options, model):
 
 
 def load(paths):
+    """Engine and PyTorch reports; a name ending in .gz is read through gzip (the kept results with
+    per-layer profiles are stored that way)."""
     engines, torch_runs = [], []
     for path in paths:
-        with open(path) as f:
+        with (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)) as f:
             report = json.load(f)
         (torch_runs if "torch" in report else engines).append(report)
     return engines, torch_runs

@@ -1,5 +1,6 @@
 """scripts/benchmark_report.py: the FLOP count behind the "fraction of the GEMM rate" column, and
 the merge of engine and PyTorch timings."""
+import gzip
 import importlib.util
 import json
 import sys
@@ -66,6 +67,15 @@ def test_merge_compares_like_with_like(tmp_path):
     assert row["build"] == ""
     for suffix in (".csv", ".md", ".png"):
         assert (tmp_path / ("bench" + suffix)).stat().st_size > 0
+
+
+def test_gzipped_results_read_as_the_plain_ones(tmp_path):
+    report = load_report_module()
+    paths = write_results(tmp_path)
+    zipped = tmp_path / "0.perf.json.gz"
+    with gzip.open(zipped, "wt") as f:
+        f.write(paths[0].read_text())
+    assert report.merge(*report.load([zipped, paths[1]])) == report.merge(*report.load(paths))
 
 
 def test_without_matplotlib_the_tables_are_written_and_the_missing_plot_named(tmp_path, monkeypatch, capsys):
