@@ -56,8 +56,11 @@ def load(paths):
     per-layer profiles are stored that way)."""
     engines, torch_runs = [], []
     for path in paths:
-        with (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)) as f:
-            report = json.load(f)
+        try:
+            with (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)) as f:
+                report = json.load(f)
+        except (OSError, ValueError) as e:  # missing, not gzip, not JSON: say which file
+            raise ValueError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from e
         (torch_runs if "torch" in report else engines).append(report)
     return engines, torch_runs
 

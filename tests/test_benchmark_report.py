@@ -125,3 +125,19 @@ def test_plot_draws_variants_of_one_workload_as_bars_and_sweeps_as_lines(tmp_pat
     sweep = [report_row("base", "", 128, batch, 0.5 * batch) for batch in (1, 8, 32)]
     assert report.plot(sweep, str(tmp_path / "sweep.png")) == ["latency (ms, mean)", "throughput (sequences/s)"]
     assert (tmp_path / "variants.png").stat().st_size > 0 and (tmp_path / "sweep.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name,content,reason", [
+    ("missing.json", None, "No such file or directory"),
+    ("plain.json.gz", b"{}", "Not a gzipped file"),
+    ("cut.json", b'{"rows": [', "Expecting value"),
+])
+def test_an_unreadable_input_is_named_in_one_line(tmp_path, capsys, name, content, reason):
+    report = load_report_module()
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    assert report.main([str(path), "-o", str(tmp_path / "bench")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"benchmark_report.py: error: cannot read {path}: {reason}") and err.count("\n") == 1
+    assert not (tmp_path / "bench.csv").exists()
