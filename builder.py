@@ -28,10 +28,11 @@ import time
 import numpy as np
 
 from helpers.calibrator import make_calibrator, with_scales_from
+from helpers.errors import BertTrtError
 from helpers.files import write_atomically
 from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, build_failure,
                                 import_pycuda, import_tensorrt, input_shapes, make_build_logger)
-from helpers.weights import WeightsError, check_vocab, load_weights, save_weights
+from helpers.weights import check_vocab, load_weights, save_weights
 
 PLUGIN_VERSION = "1"  # the field layout below is that of version 1 of each BERT plugin
 PACKED_PLUGIN_VERSION = "2"  # and of version 2 (variable sequence length) for --varseqlen
@@ -777,7 +778,7 @@ def main(argv=None):
               f"sequence {sorted(args.sequence_length)}, TensorRT {version}, {seconds:.1f} s, "
               f"{len(engine) / 2**20:.1f} MiB")
         return 0
-    except (WeightsError, TensorRTError, ValueError, OSError) as e:
+    except (BertTrtError, ValueError, OSError) as e:
         print(f"builder.py: error: {e}", file=sys.stderr)
         return 2
 

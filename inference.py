@@ -16,11 +16,10 @@ import time
 import warnings
 
 from helpers.answering import answer_examples, write_predictions
-from helpers.data_processing import FeatureError, SquadExample, SquadFormatError, context_to_doc_tokens, \
-    read_squad_examples
-from helpers.tokenization import FullTokenizer, TokenizationError
-from helpers.trt_common import TensorRTError
-from helpers.weights import BertConfig, WeightsError, check_vocab
+from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
+from helpers.errors import BertTrtError
+from helpers.tokenization import FullTokenizer
+from helpers.weights import BertConfig, check_vocab
 
 EXIT_COMMANDS = ("exit", "quit")
 
@@ -178,7 +177,7 @@ def main(argv=None):
                 start = time.perf_counter()
                 prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
                 print_answer(question, prediction, time.perf_counter() - start)
-    except (TensorRTError, WeightsError, TokenizationError, SquadFormatError, FeatureError, ValueError, OSError) as e:
+    except (BertTrtError, ValueError, OSError) as e:
         print(f"inference.py: error: {e}", file=sys.stderr)
         return 2
 

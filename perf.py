@@ -14,6 +14,7 @@ import numpy as np
 
 from helpers.files import write_json_atomically
 from helpers.layer_profile import engine_layer_name, inspected_precisions, make_profiler, summarize_parts, time_by
+from helpers.errors import BertTrtError
 from helpers.trt_common import TensorRTError
 
 
@@ -186,7 +187,7 @@ def main(argv=None):
             if args.json:
                 write_json_atomically(args.json, report)
         return 0
-    except (TensorRTError, ValueError, OSError) as e:
+    except (BertTrtError, ValueError, OSError) as e:
         print(f"perf.py: error: {e}", file=sys.stderr)
         return 2
 

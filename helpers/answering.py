@@ -10,9 +10,10 @@ from tqdm import tqdm
 
 from helpers.data_processing import convert_example_to_features, get_predictions
 from helpers.files import write_json_atomically
+from helpers.errors import BertTrtError
 
 
-class AnsweringError(ValueError):
+class AnsweringError(BertTrtError, ValueError):
     """A pipeline input or output that cannot be used; the message names the problem."""
 
 

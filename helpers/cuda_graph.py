@@ -5,11 +5,12 @@ per-kernel launch cost from small batches. TensorRT allows capturing execute_asy
 it has run at least once with the same shapes.
 """
 import ctypes
+from helpers.errors import BertTrtError
 
 CAPTURE_MODE_THREAD_LOCAL = 1
 
 
-class CudaGraphError(RuntimeError):
+class CudaGraphError(BertTrtError, RuntimeError):
     pass
 
 

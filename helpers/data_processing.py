@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from helpers.tokenization import BasicTokenizer
+from helpers.errors import BertTrtError
 
 
-class SquadFormatError(ValueError):
+class SquadFormatError(BertTrtError, ValueError):
     """A SQuAD file or dict that cannot be read; the message names the problem and the fix."""
 
 
-class FeatureError(ValueError):
+class FeatureError(BertTrtError, ValueError):
     """An example that cannot be turned into model inputs with the requested sizes."""
 
 

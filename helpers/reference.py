@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from helpers.weights import BertConfig, validate
+from helpers.errors import BertTrtError
 
 # Added to the attention scores of padding keys. exp(-10000) is exactly 0 in every float type, and
 # unlike -inf or float32's minimum it survives float16 and keeps an all-padding row finite. It is
@@ -23,7 +24,7 @@ MASK_BIAS = -10000.0
 ERF_SATURATION = 6.0
 
 
-class ModelInputError(ValueError):
+class ModelInputError(BertTrtError, ValueError):
     """Token ids, segment ids or mask that the model cannot take; the message names the fix."""
 
 

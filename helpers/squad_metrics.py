@@ -17,9 +17,10 @@ import json
 import re
 import string
 from pathlib import Path
+from helpers.errors import BertTrtError
 
 
-class EvaluationError(ValueError):
+class EvaluationError(BertTrtError, ValueError):
     """An evaluation input that cannot be used; the message names the problem and the fix."""
 
 

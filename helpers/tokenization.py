@@ -16,9 +16,10 @@ which the two differ, where this module follows Google, are:
 import collections
 import functools
 import unicodedata
+from helpers.errors import BertTrtError
 
 
-class TokenizationError(ValueError):
+class TokenizationError(BertTrtError, ValueError):
     """A vocabulary or token that the tokenizer cannot use; the message says what to fix."""
 
 

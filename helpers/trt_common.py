@@ -10,6 +10,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from helpers.files import write_json_atomically
+from helpers.errors import BertTrtError
 
 # An engine's inputs: padded (batch, seq) int32 tensors, or, built with --varseqlen, the tokens of a
 # batch packed without padding, the sequences' offsets cu_seqlens, and max_seqlen, whose shape
@@ -28,7 +29,7 @@ def input_shapes(batch, sequence, packed=False, tokens=None):
             "max_seqlen": (sequence,)}
 
 
-class TensorRTError(RuntimeError):
+class TensorRTError(BertTrtError, RuntimeError):
     """A problem with TensorRT, a plugin, an engine or the GPU, told in one line."""
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from helpers.errors import BertTrtError
 
 FORMAT_VERSION = 1
 CONFIG_KEY = "__config__"
@@ -35,7 +36,7 @@ FORMAT_VERSION_KEY = "__format_version__"
 GELU_FORMS = {"gelu": "erf", "gelu_new": "tanh", "gelu_fast": "tanh", "gelu_pytorch_tanh": "tanh"}
 
 
-class WeightsError(ValueError):
+class WeightsError(BertTrtError, ValueError):
     """A checkpoint, config or weights file that cannot be used; the message names the fix."""
 
 
