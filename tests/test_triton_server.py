@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -45,15 +44,16 @@ def tritonserver_dir():
     if not python.exists():
         pytest.skip(f"no tritonserver venv at {VENV}: .ci/run makes it "
                     "(python3 -m venv .work/triton-venv; .work/triton-venv/bin/pip install -r requirements-triton-server.txt)")
-    found = subprocess.run([str(python), "-c", "import pytriton, sys; print(pytriton.__path__[0]); "
-                            "print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+    found = subprocess.run([str(python), "-c", "import pytriton, sys, sysconfig; print(pytriton.__path__[0]); "
+                            "print(f'{sys.version_info[0]}.{sys.version_info[1]}'); "
+                            "print(sysconfig.get_config_var('LIBDIR'))"],
                            capture_output=True, text=True, check=True).stdout.split()
     server = Path(found[0]) / "tritonserver"
     stub = server / "backends" / "python" / "triton_python_backend_stub"
     if not stub.exists():
         stub.write_bytes((server / "python_backend_stubs" / found[1] / stub.name).read_bytes())
         stub.chmod(0o755)
-    return server
+    return server, found[2]
 
 
 def free_ports(count):
@@ -68,14 +68,14 @@ def free_ports(count):
 
 @contextmanager
 def tritonserver(repository, log_path):
-    server = tritonserver_dir()
+    server, libdir = tritonserver_dir()
     http, grpc = free_ports(2)
     env = dict(os.environ)
     # The stub's embedded Python finds its prefix through `python3` on PATH: the venv's, so it imports
     # the venv's numpy 1.26. It links the system libpython3.11; a pyenv interpreter needs its own
-    # (LIBDIR, this interpreter's is the venv's base) found first.
+    # (the LIBDIR of the venv's base interpreter) found first.
     env["PATH"] = f"{VENV / 'bin'}:{env['PATH']}"
-    env["LD_LIBRARY_PATH"] = ":".join(filter(None, [sysconfig.get_config_var("LIBDIR"), env.get("LD_LIBRARY_PATH")]))
+    env["LD_LIBRARY_PATH"] = ":".join(filter(None, [libdir, env.get("LD_LIBRARY_PATH")]))
     command = [str(server / "bin" / "tritonserver"), f"--model-repository={repository}",
                f"--backend-directory={server / 'backends'}", "--http-address=127.0.0.1", f"--http-port={http}",
                "--grpc-address=127.0.0.1", f"--grpc-port={grpc}", "--allow-metrics=false",
