@@ -86,7 +86,8 @@ def fake_tensorrt(plugins=None):
     registry = types.SimpleNamespace(get_plugin_creator=creator)
     names = lambda *members: types.SimpleNamespace(**{m: m for m in members})  # noqa: E731
     return types.SimpleNamespace(
-        get_plugin_registry=lambda: registry, Weights=lambda array=None: array,
+        get_plugin_registry=lambda: registry,
+        Weights=lambda array=None: array if isinstance(array, np.ndarray) else None,
         PluginField=lambda name, data, kind: (name, data, kind), PluginFieldCollection=list,
         INetworkDefinition=types.SimpleNamespace(add_quantize=types.SimpleNamespace(__doc__="add_quantize(input, scale)")),
         PluginFieldType=names("INT32", "FLOAT32", "FLOAT16"), MatrixOperation=names("NONE", "TRANSPOSE"),
@@ -272,10 +273,24 @@ class Computed:
 class ComputingLayer:
     def __init__(self, compute):
         self.name = ""
+        self.inputs = {}
         self.output = Computed(lambda: compute(self))
 
     def get_output(self, i):
         return self.output
+
+    def set_input(self, index, tensor):
+        self.inputs[index] = tensor
+
+
+NUMPY_TYPES = {"float32": np.float32, "float16": np.float16, "int32": np.int32}
+
+
+def along(scale, axis, rank):
+    """A per-channel scale shaped to broadcast along `axis` of a rank-`rank` tensor."""
+    if axis is None or scale.ndim == 0 or scale.size == 1:
+        return scale.reshape(())
+    return scale.reshape([-1 if i == axis else 1 for i in range(rank)])
 
 
 class ComputingNetwork:
@@ -315,11 +330,24 @@ class ComputingNetwork:
         return ComputingLayer(compute)
 
     def add_cast(self, t, dtype):
-        return ComputingLayer(lambda layer: t.value.astype(np.float32))
+        return ComputingLayer(lambda layer: t.value.astype(NUMPY_TYPES[dtype]))
+
+    def add_quantize(self, t, scale, output_type="int8"):
+        """TensorRT's quantization: round half to even of x / scale, clamped to [-128, 127]."""
+        def compute(layer):
+            s = along(scale.value.astype(np.float32), getattr(layer, "axis", None), t.value.ndim)
+            return np.clip(np.round(t.value.astype(np.float32) / s), -128, 127).astype(np.int8)
+        return ComputingLayer(compute)
+
+    def add_dequantize(self, t, scale, output_type="float32"):
+        def compute(layer):
+            s = along(scale.value.astype(np.float32), getattr(layer, "axis", None), t.value.ndim)
+            return (t.value.astype(np.float32) * s).astype(NUMPY_TYPES[output_type])
+        return ComputingLayer(compute)
 
     def add_convolution_nd(self, t, n_out, kernel_shape, kernel, bias):
-        def compute(layer):  # a 1x1 convolution over (..., channels, 1, 1)
-            w = np.asarray(kernel).reshape(n_out, -1)
+        def compute(layer):  # a 1x1 convolution over (..., channels, 1, 1); the kernel may be an input
+            w = (layer.inputs[1].value if 1 in layer.inputs else np.asarray(kernel)).reshape(n_out, -1)
             y = np.einsum("...i,oi->...o", t.value[..., 0, 0], w)
             return (y if bias is None else y + np.asarray(bias))[..., None, None]
         return ComputingLayer(compute)
@@ -524,3 +552,30 @@ def test_varseqlen_profiles_serve_one_to_b_sequences_of_up_to_s_tokens():
     shapes.clear()
     builder.add_profiles(None, trt_builder, config, [8], [384])
     assert shapes == [(name, (1, 384), (8, 384), (8, 384)) for name in builder.INPUT_NAMES]
+
+
+@pytest.mark.parametrize("three_arguments,strong", [(False, False), (True, False), (True, True)],
+                         ids=["8.6", "10.x-weak", "strong"])
+def test_explicit_int8_projection_is_fake_quantized(three_arguments, strong):
+    """--quantization explicit: a projection's input is quantized per tensor with its calibrated amax
+    and its kernel per output channel (Q/DQ pairs before a 1x1 convolution), which, evaluated with
+    numpy, is the fake quantization of helpers/quantization.py; in a strongly typed fp16 network the
+    Q/DQ output and the kernel are fp16."""
+    from helpers.quantization import fake_quantize, weight_amax
+    config = HEADS_OF_64
+    weights = random_weights(config, seed=7)
+    trt = fake_tensorrt()
+    trt.INetworkDefinition.add_quantize.__doc__ = "add_quantize(input, scale, output_type)" if three_arguments \
+        else "add_quantize(input, scale)"
+    amax = {"layer.0_attention_layer_norm": 2.5}
+    opts = options_for("int8", quantization="explicit")
+    opts = dataclasses.replace(opts, strongly_typed=strong)
+    g = Graph(trt, ComputingNetwork(), make_plan(opts, config, amax), rank=5)
+    x = np.random.default_rng(2).standard_normal((5, 2, config.hidden_size)).astype(np.float32) * 1.5
+    kernel = weights["layer.0.intermediate.kernel"]
+    y = g.linear(Computed(lambda: x[..., None, None].astype(g.np_type)), kernel, None, "layer.0_intermediate",
+                 convolution=False).value
+    expected = fake_quantize(x, 2.5) @ (fake_quantize(kernel.T, weight_amax(kernel)[:, None])).T
+    assert y.dtype == (np.float16 if strong else np.float32)
+    np.testing.assert_allclose(y[..., 0, 0], expected, atol=0.05 if strong else 1e-4)
+    assert not np.allclose(expected, x @ kernel, atol=1e-3)  # quantization changed the result
