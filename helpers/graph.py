@@ -32,7 +32,9 @@ class Graph:
         # the activations' type; weakly typed ones stay fp32 and TensorRT picks kernels.
         self.np_type = np.float16 if plan.strong and plan.half else np.float32
         self.trt_type = trt.float16 if self.np_type is np.float16 else trt.float32
-        self.three_argument_qdq = _has_output_type_argument(trt.INetworkDefinition.add_quantize)
+        # add_quantize/add_dequantize(input, scale, output_type) from TensorRT 10 (the only form in 11);
+        # 8.6 has (input, scale) alone.
+        self.three_argument_qdq = int(trt.__version__.split(".")[0]) >= 10
 
     # --- arrays, names, constants --------------------------------------------------------------
     def keep(self, array):
@@ -258,7 +260,3 @@ class Graph:
         half_x = self.elementwise(x, self.scalar(0.5, name + "_half"), "PROD", name + "_halfx")
         return self.elementwise(half_x, one_plus, "PROD", name)
 
-
-def _has_output_type_argument(add_quantize):
-    """Whether add_quantize takes an output type (10.x, 11.x) or only (input, scale) (8.6)."""
-    return any("output_type" in line for line in (add_quantize.__doc__ or "").splitlines() if "add_quantize(" in line)

@@ -89,7 +89,7 @@ def fake_tensorrt(plugins=None):
         get_plugin_registry=lambda: registry,
         Weights=lambda array=None: array if isinstance(array, np.ndarray) else None,
         PluginField=lambda name, data, kind: (name, data, kind), PluginFieldCollection=list,
-        INetworkDefinition=types.SimpleNamespace(add_quantize=types.SimpleNamespace(__doc__="add_quantize(input, scale)")),
+        __version__="10.11.0.33",
         PluginFieldType=names("INT32", "FLOAT32", "FLOAT16"), MatrixOperation=names("NONE", "TRANSPOSE"),
         ElementWiseOperation=names("SUM", "PROD"), UnaryOperation=names("ERF"), ActivationType=names("TANH"),
         int32="int32", float32="float32", float16="float16", int8="int8")
@@ -565,8 +565,7 @@ def test_explicit_int8_projection_is_fake_quantized(three_arguments, strong):
     config = HEADS_OF_64
     weights = random_weights(config, seed=7)
     trt = fake_tensorrt()
-    trt.INetworkDefinition.add_quantize.__doc__ = "add_quantize(input, scale, output_type)" if three_arguments \
-        else "add_quantize(input, scale)"
+    trt.__version__ = "10.11.0.33" if three_arguments else "8.6.1"
     amax = {"layer.0_attention_layer_norm": 2.5}
     opts = options_for("int8", quantization="explicit")
     opts = dataclasses.replace(opts, strongly_typed=strong)
