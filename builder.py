@@ -27,6 +27,7 @@ from helpers.errors import BertTrtError
 from helpers.files import write_atomically
 from helpers.graph import Graph
 from helpers.precision import apply_pins, make_plan
+from helpers.quantization import calibrate_scales, load_scales, save_scales
 from helpers.trt_common import (EngineInfo, TensorRTError, build_failure, import_pycuda, import_tensorrt,
                                 input_shapes, make_build_logger)
 from helpers.weights import check_vocab, load_weights, save_weights
@@ -236,17 +237,11 @@ def implicit_calibrator(trt, logger, options, config, weights):
 
 
 def explicit_scales(options, config, weights):
-    """The int8 scales of an explicit build: the scales file if there is one (it must be of this model
-    and calibrated as asked), else the project's own calibration over -n windows of -j, saved there."""
-    from helpers.quantization import ScalesError, calibrate_scales, load_scales, save_scales
+    """The int8 scales of an explicit build: the scales file if there is one (refused in one line when
+    it is of another model or calibrated otherwise than asked), else the project's own calibration
+    over -n windows of -j, saved there."""
     if os.path.exists(options.scales):
-        scales = load_scales(options.scales, config)
-        if scales.qkv_max != options.calib_qkv_max:
-            asked = "--calib-qkv-max" if options.calib_qkv_max else "--no-calib-qkv-max"
-            raise ScalesError(f"the scales file {options.scales} was calibrated with"
-                              f"{'' if scales.qkv_max else 'out'} the QKV inputs' maxima, and this build asks "
-                              f"{asked}; delete it to calibrate again, or give the other flag")
-        return scales
+        return load_scales(options.scales, config, qkv_max=options.calib_qkv_max)
     features = calibration_features(options.squad_json, options.vocab_file, options.max_sequence, options.calib_num,
                                     options.max_query_length, options.doc_stride)
     scales = calibrate_scales(config, weights, features, qkv_max=options.calib_qkv_max, progress=options.progress)

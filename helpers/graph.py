@@ -9,6 +9,7 @@ the bindings, and an API a version lacks is a TensorRTError naming it, never an 
 import numpy as np
 
 from helpers.precision import FP16, FP32
+from helpers.quantization import weight_amax
 from helpers.trt_common import TensorRTError
 
 
@@ -175,7 +176,6 @@ class Graph:
         n_in, n_out = kernel.shape
         amax = self.plan.quantized(name)
         if amax is not None:
-            from helpers.quantization import weight_amax
             x = self.quantize_dequantize(x, np.float32(amax) / 127, name + "_input")
             w = self.constant((n_out, n_in, 1, 1), kernel.T.reshape(n_out, n_in, 1, 1), name + "_kernel",
                               name_output=False)

@@ -267,7 +267,11 @@ class Computed:
 
     @property
     def value(self):
-        return self.compute()
+        # computed once, when first read (after the layer's attributes are set): a network reads
+        # a tensor from several layers (the residual, the three parts of QKV)
+        if not hasattr(self, "_value"):
+            self._value = self.compute()
+        return self._value
 
 
 class ComputingLayer:
@@ -283,6 +287,7 @@ class ComputingLayer:
         self.inputs[index] = tensor
 
 
+CLAMP = -128
 NUMPY_TYPES = {"float32": np.float32, "float16": np.float16, "int32": np.int32}
 
 
@@ -336,7 +341,7 @@ class ComputingNetwork:
         """TensorRT's quantization: round half to even of x / scale, clamped to [-128, 127]."""
         def compute(layer):
             s = along(scale.value.astype(np.float32), getattr(layer, "axis", None), t.value.ndim)
-            return np.clip(np.round(t.value.astype(np.float32) / s), -128, 127).astype(np.int8)
+            return np.clip(np.round(t.value.astype(np.float32) / s), CLAMP, 127).astype(np.int8)
         return ComputingLayer(compute)
 
     def add_dequantize(self, t, scale, output_type="float32"):

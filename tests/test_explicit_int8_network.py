@@ -15,12 +15,8 @@ import builder
 from helpers import bert_network, reference
 from helpers.graph import Graph
 from helpers.precision import make_plan
-from helpers.weights import BertConfig, random_weights
+from conftest import SQUAD_DIR, require
 from test_builder_network import Computed, ComputingLayer, ComputingNetwork, fake_tensorrt, options_for
-
-CONFIG = BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=2, intermediate_size=256,
-                    vocab_size=100, max_position_embeddings=32)
-
 
 class PluginLayer(ComputingLayer):
     """A plugin layer with two outputs, evaluated by `compute(index)`."""
@@ -72,34 +68,39 @@ def recording_tensorrt():
     return trt
 
 
-def windows(count, seq, seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(5, CONFIG.vocab_size, (count, seq)).astype(np.int32)
-    segments = (np.arange(seq) >= seq // 3).astype(np.int32)[None].repeat(count, 0)
-    lengths = rng.integers(seq // 2, seq + 1, count)
-    mask = (np.arange(seq)[None] < lengths[:, None]).astype(np.int32)
-    return ids, segments * mask, mask
-
-
-def test_explicit_int8_network_computes_the_fake_quantized_reference():
+def test_explicit_int8_network_computes_the_fake_quantized_reference(hf_model):
+    """The first layer of the Hugging Face test model (heads of 64), scales from 8 SQuAD train
+    windows, 4 dev windows.
+"""
+    from helpers.calibrator import calibration_features
     from helpers.quantization import QuantizedModel, calibrate_scales
-    weights = random_weights(CONFIG, seed=11)
-    seq = 16
-    scales = calibrate_scales(CONFIG, weights, windows(4, seq, seed=1), progress=False)
-    ids, segments, mask = windows(3, seq, seed=2)
+    from helpers.weights import load_weights
+    squad = require(SQUAD_DIR / "train-v1.1.json")
+    config, weights = load_weights(hf_model)
+    config = dataclasses.replace(config, num_hidden_layers=1)
+    weights = {k: v for k, v in weights.items() if not k.startswith("layer.") or int(k.split(".")[1]) < 1}
+    seq = 128
+    vocab = str(hf_model / "vocab.txt")
+    scales = calibrate_scales(config, weights, calibration_features(str(squad), vocab, seq, 8), progress=False)
+    ids, segments, mask = calibration_features(str(require(SQUAD_DIR / "dev-v1.1.json")), vocab, seq, 4)
     opts = options_for("int8", attention_layers=True, quantization="explicit")
     opts = dataclasses.replace(opts, sequence_length=(seq,))
-    plan = make_plan(opts, CONFIG, scales.amax)
+    plan = make_plan(opts, config, scales.amax)
     assert plan.int8_projections == {"qkv", "attention_output", "intermediate", "output"}
-    network = NetworkWithPlugins(CONFIG, weights, {"input_ids": ids, "segment_ids": segments, "input_mask": mask})
+    network = NetworkWithPlugins(config, weights, {"input_ids": ids, "segment_ids": segments, "input_mask": mask})
     layout = builder.layout_for(opts)
-    bert_network.bert_qa(Graph(recording_tensorrt(), network, plan, layout.rank), layout, CONFIG, weights)
+    bert_network.bert_qa(Graph(recording_tensorrt(), network, plan, layout.rank), layout, config, weights)
     logits = network.outputs[0].value[..., 0, 0]  # (batch, seq, 2)
-    expected = np.stack(QuantizedModel(CONFIG, weights, scales)(ids, segments, mask), -1)
-    fp32 = np.stack(reference.ReferenceModel(CONFIG, weights)(ids, segments, mask), -1)
+    expected = np.stack(QuantizedModel(config, weights, scales)(ids, segments, mask), -1)
+    fp32 = np.stack(reference.ReferenceModel(config, weights)(ids, segments, mask), -1)
     valid = mask.astype(bool)
-    network_error = np.abs(logits - expected)[valid].max()
-    print(f"explicit int8 network vs fake-quantized reference: max |diff| {network_error:.2e}; "
-          f"fake-quantized vs fp32: {np.abs(fp32 - expected)[valid].max():.2e}")
-    assert network_error < 2e-3
-    assert np.abs(fp32 - expected)[valid].max() > 10 * network_error  # int8 did change the logits
+    network_error, int8_effect = (np.abs(a - b)[valid] for a, b in ((logits, expected), (expected, fp32)))
+    print(f"explicit int8 network vs fake-quantized reference: |logit diff| mean {network_error.mean():.2e}, "
+          f"max {network_error.max():.2e}; fake-quantized vs fp32: mean {int8_effect.mean():.2e}, "
+          f"max {int8_effect.max():.2e}")
+    # Not value for value: float32 sums in another order move a few values (1e-5..1e-4 of them,
+    # measured) across a rounding boundary, and TensorRT clamps to [-128, 127] where the simulation
+    # clamps to [-127, 127]; each such one-step change is carried on by the next layers.
+    assert network_error.mean() < 0.05 * int8_effect.mean()
+    assert network_error.max() < 0.5 * int8_effect.max()
+    assert (logits.argmax(1) == expected.argmax(1)).all()  # the same answer spans
