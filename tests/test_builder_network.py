@@ -571,7 +571,7 @@ def test_explicit_int8_projection_is_fake_quantized(three_arguments, strong):
     weights = random_weights(config, seed=7)
     trt = fake_tensorrt()
     trt.__version__ = "10.11.0.33" if three_arguments else "8.6.1"
-    amax = {"layer.0_attention_layer_norm": 2.5}
+    amax = {"layer.0_attention_layer_norm": 10.0}  # beyond every |x|: no clamping, where TensorRT and the simulation differ
     opts = options_for("int8", quantization="explicit")
     opts = dataclasses.replace(opts, strongly_typed=strong)
     g = Graph(trt, ComputingNetwork(), make_plan(opts, config, amax), rank=5)
@@ -579,7 +579,7 @@ def test_explicit_int8_projection_is_fake_quantized(three_arguments, strong):
     kernel = weights["layer.0.intermediate.kernel"]
     y = g.linear(Computed(lambda: x[..., None, None].astype(g.np_type)), kernel, None, "layer.0_intermediate",
                  convolution=False).value
-    expected = fake_quantize(x, 2.5) @ (fake_quantize(kernel.T, weight_amax(kernel)[:, None])).T
+    expected = fake_quantize(x, 10.0) @ (fake_quantize(kernel.T, weight_amax(kernel)[:, None])).T
     assert y.dtype == (np.float16 if strong else np.float32)
     np.testing.assert_allclose(y[..., 0, 0], expected, atol=0.05 if strong else 1e-4)
     assert not np.allclose(expected, x @ kernel, atol=1e-3)  # quantization changed the result
