@@ -31,6 +31,7 @@ BERT_PLUGINS = {"CustomEmbLayerNormPluginDynamic": ("1", "2"), "CustomQKVToConte
 
 violations = []
 reached = []
+calls = []  # (class, attribute, arguments summarized): what the builder asked for, in order
 
 
 class Violation(Exception):
@@ -176,6 +177,29 @@ class Recorder:
             self._world.violate(f"{cls.__name__}.{name} = {value!r}: the setter takes {setter[0][0][1][1]}")
             raise TypeError(f"incompatible value for {cls.__name__}.{name}")
         self._values[name] = value
+        calls.append((cls.__name__, name + " =", _summary(value)))
+
+
+def _summary(value):
+    """A comparable description of an argument: a stand-in by its class, arrays by type and content."""
+    if isinstance(value, Recorder):
+        return value._cls.__name__
+    if isinstance(value, (list, tuple)):
+        return tuple(_summary(v) for v in value)
+    kind = type(value).__name__
+    if kind in ("Weights", "PluginField", "PluginFieldCollection", "ndarray"):
+        import hashlib
+        import numpy as np
+        if kind == "PluginFieldCollection":
+            return tuple(_summary(f) for f in value)
+        if kind == "PluginField":
+            return ("PluginField", value.name, str(value.type), value.size)  # its data cannot be read back
+        array = value if kind == "ndarray" else value.numpy() if value.size else np.zeros(0)
+        return (kind, str(array.dtype), array.shape if kind == "ndarray" else value.size,
+                hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()[:12])
+    if callable(value) or kind.endswith("Logger") or "Calibrator" in kind or "Monitor" in kind:
+        return kind
+    return repr(value)
 
 
 def _static(cls, name):
@@ -256,6 +280,7 @@ class World:
 
     def call(self, obj, name, function, args, kwargs):
         returns = self.bind(obj, name, function, args, kwargs)
+        calls.append((obj._cls.__name__, name, _summary(list(args)), _summary(sorted(kwargs.items()))))
         cls_name = obj._cls.__name__
         if cls_name == "INetworkDefinition" and name.startswith("add_") or name in ("get_output",):
             if name == "get_output":
