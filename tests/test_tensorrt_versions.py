@@ -32,6 +32,8 @@ REFUSED = {
     ("8.", "-i --strongly-typed"): "--strongly-typed needs TensorRT 10 or later",
     ("11.", "-i --quantization implicit"): "--quantization implicit needs TensorRT's int8 calibrators",
     ("11.", "-i -iln -imh"): "with --quantization explicit",
+    **{(v, "-i --quantization explicit, another model's scales"): "was made for another model"
+       for v in ("8.", "10.", "11.")},
 }
 
 

@@ -17,6 +17,7 @@ runs builder.main() for every mode of MODES over a small random model and prints
 """
 import contextlib
 import ctypes
+import dataclasses
 import io
 import json
 import os
@@ -370,6 +371,7 @@ MODES = {
     "-i --quantization explicit": ["-i", "--quantization", "explicit", "DATA"],
     "-i --quantization explicit -t": ["-i", "--quantization", "explicit", "-t", "SCALES"],
     "-i --strongly-typed": ["-i", "--strongly-typed", "SCALES"],
+    "-i --quantization explicit, another model's scales": ["-i", "--quantization", "explicit", "OTHER"],
 }
 
 
@@ -394,6 +396,12 @@ def make_inputs(work):
         json.dump({"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": [
             {"id": str(i), "question": "what is the broncos", "answers": [{"text": "denver", "answer_start": 4}]}
             for i in range(2)]}]}]}, f)
+    from helpers.quantization import calibrate_scales, save_scales
+    other = dataclasses.replace(config, num_hidden_layers=1, hidden_size=64, num_attention_heads=1,
+                                intermediate_size=64)
+    ids = np.full((1, 8), 5, np.int32)
+    save_scales(os.path.join(work, "other-model.scales.json"),
+                calibrate_scales(other, random_weights(other, seed=2), (ids, ids * 0, ids * 0 + 1), progress=False))
     return config, model, vocab, squad
 
 
@@ -406,6 +414,8 @@ def run_mode(world, flags, model, vocab, squad, scales, work, label):
             argv += ["-j", squad, "-v", vocab, "-n", "2", "--no-progress", "--scales", scales]
         elif flag == "SCALES":
             argv += ["--scales", scales]
+        elif flag == "OTHER":
+            argv += ["--scales", os.path.join(work, "other-model.scales.json")]
         else:
             argv.append(flag)
     del violations[:], reached[:]
