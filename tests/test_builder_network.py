@@ -12,7 +12,7 @@ import pytest
 
 import builder
 from helpers import bert_network, reference
-from helpers.build_options import BuildOptions, OptionsError, check_calibration_inputs, check_for_model, check_values
+from helpers.build_options import BuildOptions, check_calibration_inputs, check_for_model, check_values
 from helpers.graph import Graph
 from helpers.precision import apply_pins, make_plan
 from helpers.weights import BertConfig, random_weights
