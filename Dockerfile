@@ -1,5 +1,8 @@
-# bert-trt on NVIDIA's TensorRT container: TensorRT 10.11, CUDA 12.9, Python 3.12, Ubuntu 24.04.
-FROM nvcr.io/nvidia/tensorrt:25.06-py3
+# bert-trt on NVIDIA's TensorRT container: by default TensorRT 10.11, CUDA 12.9, Python 3.12, Ubuntu 24.04.
+# BASE_IMAGE picks another one, e.g. a TensorRT 11.x container (builder.py builds strongly typed
+# networks and explicit int8 there): docker build --build-arg BASE_IMAGE=nvcr.io/nvidia/tensorrt:TAG .
+ARG BASE_IMAGE=nvcr.io/nvidia/tensorrt:25.06-py3
+FROM ${BASE_IMAGE}
 
 # The container's Python is Ubuntu's system Python, which pip only installs into when told to
 # (PEP 668); the container exists to hold exactly these packages.

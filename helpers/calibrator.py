@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from helpers import names
 from helpers.files import write_atomically
 from helpers.trt_common import TensorRTError, import_pycuda, import_tensorrt
 
@@ -55,7 +56,7 @@ def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, m
             cuda = import_pycuda()
             self.cuda = cuda
             self.device = {name: cuda.mem_alloc(4 * max_seq_length)
-                           for name in ("input_ids", "segment_ids", "input_mask")}
+                           for name in names.INPUT_NAMES}
 
         def get_batch_size(self):
             return 1
@@ -65,7 +66,7 @@ def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, m
                 self._load()
             if self.position >= len(self.features[0]):
                 return None
-            arrays = dict(zip(("input_ids", "segment_ids", "input_mask"), self.features))
+            arrays = dict(zip(names.INPUT_NAMES, self.features))
             for name in names:
                 self.cuda.memcpy_htod(self.device[name], np.ascontiguousarray(arrays[name][self.position]))
             self.position += 1

@@ -11,19 +11,31 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from helpers import names
+
+
+def _part(name):
+    """The pattern of a layer part of helpers/names.py inside an engine layer's name."""
+    assert name in names.LAYER_PARTS, name
+    return "_" + name
+
+
 # Checked in order: the first pattern found in a layer's name gives its part of the model (a layer
 # TensorRT fused from several parts counts toward the first listed; Myelin graphs: see model_part).
+# The builder's helper layers (Q/DQ, casts, reshapes) carry the name of the part they serve as a
+# prefix, so they count toward it.
 PARTS = (
     ("format conversions", "reformat"),
-    ("attention (QKVToContext)", "_qkv_to_context"),
-    ("QKV projection", "_qkv"),
-    ("attention output projection", "_attention_output"),
-    ("LayerNorm (SkipLayerNorm)", "_layer_norm"),
-    ("FFN up-projection + GELU", "_intermediate"),
-    ("FFN up-projection + GELU", "_gelu"),
-    ("QA head", "qa_outputs"),
-    ("FFN down-projection", "_output"),
-    ("embeddings (EmbLayerNorm)", "embeddings"),
+    ("attention (QKVToContext)", _part("qkv_to_context")),
+    ("QKV projection", _part("qkv")),
+    ("attention output projection", _part("attention_output")),
+    ("LayerNorm (SkipLayerNorm)", _part("attention_layer_norm")),
+    ("LayerNorm (SkipLayerNorm)", _part("output_layer_norm")),
+    ("FFN up-projection + GELU", _part("intermediate")),
+    ("FFN up-projection + GELU", _part("gelu")),
+    ("QA head", names.QA_OUTPUTS),
+    ("FFN down-projection", _part("output")),
+    ("embeddings (EmbLayerNorm)", names.EMBEDDINGS),
     ("input transposes", "_transpose"),
 )
 PRECISIONS = (("int8", ("int8",)), ("fp16", ("fp16", "half")), ("fp32", ("fp32", "float")))

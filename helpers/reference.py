@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from helpers import names
 from helpers.weights import BertConfig, validate
 from helpers.errors import BertTrtError
 
@@ -26,6 +27,30 @@ ERF_SATURATION = 6.0
 
 class ModelInputError(BertTrtError, ValueError):
     """Token ids, segment ids or mask that the model cannot take; the message names the fix."""
+
+
+class Observer:
+    """What the forward pass shows its caller, and where it lets the caller in: calibration
+    records tensor ranges, int8 simulation quantizes what each projection multiplies
+    (helpers/quantization.py). This base class observes nothing and changes nothing, which is the
+    forward pass without an observer.
+    """
+
+    def tensor(self, name, x):
+        """Named tensor `name` (helpers/names.py) as computed; the return value is not used.
+
+        The QKV projection's output (names.layer(i, "qkv")) comes as three calls, query, key and
+        value, each [B, S, H]; "attention_probs" is the softmax output [B, heads, S, S].
+        """
+
+    def projection_input(self, projection, input_name, x):
+        """What projection `projection` (names.layer(i, kind), kind in names.PROJECTIONS)
+        multiplies: its input x, the tensor named `input_name`, or a replacement of the same shape.
+        Only the projection sees the replacement; a residual sum reads the original."""
+        return x
+
+
+_NO_OBSERVER = Observer()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +166,8 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return v.astype(x.dtype, copy=False)
 
 
-def embeddings(config: BertConfig, weights: dict, input_ids, segment_ids) -> np.ndarray:
+def embeddings(config: BertConfig, weights: dict, input_ids, segment_ids,
+               observer: Observer = _NO_OBSERVER) -> np.ndarray:
     """Word + position + token-type embeddings, layer-normalised: [B, S, H]."""
     seq_len = input_ids.shape[1]
     acc = _accumulator(weights["embeddings.word_embeddings"].dtype)
@@ -149,20 +175,25 @@ def embeddings(config: BertConfig, weights: dict, input_ids, segment_ids) -> np.
               + weights["embeddings.position_embeddings"][:seq_len]
               + weights["embeddings.token_type_embeddings"][segment_ids])
     dtype = weights["embeddings.word_embeddings"].dtype
-    return layer_norm(summed.astype(dtype), weights["embeddings.layer_norm.gamma"],
-                      weights["embeddings.layer_norm.beta"], config.layer_norm_eps)
+    normalized = layer_norm(summed.astype(dtype), weights["embeddings.layer_norm.gamma"],
+                            weights["embeddings.layer_norm.beta"], config.layer_norm_eps)
+    observer.tensor(names.EMBEDDINGS, normalized)
+    return normalized
 
 
 def self_attention(config: BertConfig, weights: dict, layer: int, hidden: np.ndarray,
-                   mask_bias: np.ndarray) -> np.ndarray:
+                   mask_bias: np.ndarray, observer: Observer = _NO_OBSERVER) -> np.ndarray:
     """Masked multi-head scaled dot-product attention: the context [B, S, H], before the output
     projection. mask_bias [B, S] is added to the scores of every query against each key."""
     batch, seq_len, hidden_size = hidden.shape
     heads, head_size = config.num_attention_heads, config.head_size
+    qkv = names.layer(layer, "qkv")
+    x = observer.projection_input(qkv, names.projection_input(layer, "qkv"), hidden)
 
     def project_heads(name, axes):
-        projected = linear(hidden, weights[f"layer.{layer}.attention.{name}.kernel"],
+        projected = linear(x, weights[f"layer.{layer}.attention.{name}.kernel"],
                            weights[f"layer.{layer}.attention.{name}.bias"])
+        observer.tensor(qkv, projected)
         # Contiguous per-head matrices let numpy hand each product to BLAS directly.
         return np.ascontiguousarray(
             projected.reshape(batch, seq_len, heads, head_size).transpose(axes))
@@ -173,26 +204,46 @@ def self_attention(config: BertConfig, weights: dict, layer: int, hidden: np.nda
     scores = matmul(query, key_t)
     scores = scores * np.asarray(1 / math.sqrt(head_size), scores.dtype)
     scores += mask_bias[:, None, None, :].astype(scores.dtype)
-    context = matmul(softmax(scores), value)
-    return context.transpose(0, 2, 1, 3).reshape(batch, seq_len, hidden_size)
+    probs = softmax(scores)
+    observer.tensor(names.layer(layer, "attention_probs"), probs)
+    context = matmul(probs, value)
+    context = context.transpose(0, 2, 1, 3).reshape(batch, seq_len, hidden_size)
+    observer.tensor(names.layer(layer, "qkv_to_context"), context)
+    return context
 
 
 def encoder_layer(config: BertConfig, weights: dict, layer: int, hidden: np.ndarray,
-                  mask_bias: np.ndarray) -> np.ndarray:
-    """One transformer layer; LayerNorm after each residual sum, as in BERT."""
+                  mask_bias: np.ndarray, observer: Observer = _NO_OBSERVER) -> np.ndarray:
+    """One transformer layer; LayerNorm after each residual sum, as in BERT. The observer sees
+    each part named in names.LAYER_PARTS (projection outputs with their bias added)."""
     prefix = f"layer.{layer}."
     own = {name[len(prefix):]: weight for name, weight in weights.items()
            if name.startswith(prefix)}
     eps = config.layer_norm_eps
-    context = self_attention(config, weights, layer, hidden, mask_bias)
-    attended = linear(context, own["attention.output.kernel"], own["attention.output.bias"])
-    hidden = layer_norm(attended + hidden, own["attention.layer_norm.gamma"],
-                        own["attention.layer_norm.beta"], eps)
-    intermediate = gelu(linear(hidden, own["intermediate.kernel"], own["intermediate.bias"]),
-                        config.gelu)
-    output = linear(intermediate, own["output.kernel"], own["output.bias"])
-    return layer_norm(output + hidden, own["output.layer_norm.gamma"],
-                      own["output.layer_norm.beta"], eps)
+
+    def project(kind, x, weight):
+        """Projection `kind` of this layer on x, shown to the observer on both sides."""
+        name = names.layer(layer, kind)
+        x = observer.projection_input(name, names.projection_input(layer, kind), x)
+        y = linear(x, own[f"{weight}.kernel"], own[f"{weight}.bias"])
+        observer.tensor(name, y)
+        return y
+
+    def seen(part, x):
+        observer.tensor(names.layer(layer, part), x)
+        return x
+
+    context = self_attention(config, weights, layer, hidden, mask_bias, observer)
+    attended = project("attention_output", context, "attention.output")
+    hidden = seen("attention_layer_norm",
+                  layer_norm(attended + hidden, own["attention.layer_norm.gamma"],
+                             own["attention.layer_norm.beta"], eps))
+    intermediate = project("intermediate", hidden, "intermediate")
+    activated = seen("gelu", gelu(intermediate, config.gelu))
+    output = project("output", activated, "output")
+    return seen("output_layer_norm",
+                layer_norm(output + hidden, own["output.layer_norm.gamma"],
+                           own["output.layer_norm.beta"], eps))
 
 
 def qa_head(weights: dict, hidden: np.ndarray) -> tuple:
@@ -230,21 +281,25 @@ def check_inputs(config: BertConfig, input_ids, segment_ids, input_mask) -> tupl
 
 
 def bert_qa_logits(config: BertConfig, weights: dict, input_ids, segment_ids, input_mask,
-                   dtype=np.float32) -> tuple:
+                   dtype=np.float32, observer: Observer | None = None) -> tuple:
     """(start_logits, end_logits), each [B, S], of BERT-QA on the given features.
 
     dtype is the precision of weights and activations: float32 (the reference), float64 (to
     measure float32's own rounding), or float16 (rounded like a float16 engine, accumulating in
     float32). The logits come back in float32, or float64 for float64.
+
+    observer (an Observer) sees the named tensors and may replace what each projection of the
+    encoder layers multiplies; None observes nothing.
     """
+    observer = observer or _NO_OBSERVER
     validate(config, weights)
     weights = {name: weight.astype(dtype, copy=False) for name, weight in weights.items()}
     input_ids, segment_ids, input_mask = check_inputs(config, input_ids, segment_ids, input_mask)
     acc = _accumulator(dtype)
     mask_bias = (1 - input_mask.astype(acc)) * MASK_BIAS
-    hidden = embeddings(config, weights, input_ids, segment_ids)
+    hidden = embeddings(config, weights, input_ids, segment_ids, observer)
     for layer in range(config.num_hidden_layers):
-        hidden = encoder_layer(config, weights, layer, hidden, mask_bias)
+        hidden = encoder_layer(config, weights, layer, hidden, mask_bias, observer)
     start, end = qa_head(weights, hidden)
     return start.astype(acc), end.astype(acc)
 
@@ -259,6 +314,6 @@ class ReferenceModel:
         self.weights = {name: np.ascontiguousarray(weight, dtype=self.dtype)
                         for name, weight in weights.items()}
 
-    def __call__(self, input_ids, segment_ids, input_mask) -> tuple:
+    def __call__(self, input_ids, segment_ids, input_mask, observer=None) -> tuple:
         return bert_qa_logits(self.config, self.weights, input_ids, segment_ids, input_mask,
-                              self.dtype)
+                              self.dtype, observer)

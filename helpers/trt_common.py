@@ -11,12 +11,10 @@ from dataclasses import asdict, dataclass, field
 
 from helpers.files import write_json_atomically
 from helpers.errors import BertTrtError
-
 # An engine's inputs: padded (batch, seq) int32 tensors, or, built with --varseqlen, the tokens of a
 # batch packed without padding, the sequences' offsets cu_seqlens, and max_seqlen, whose shape
 # (seq,) alone is read (it picks the attention kernel).
-INPUT_NAMES = ("input_ids", "segment_ids", "input_mask")
-PACKED_INPUT_NAMES = ("input_ids", "segment_ids", "cu_seqlens", "max_seqlen")
+from helpers.names import INPUT_NAMES, PACKED_INPUT_NAMES  # noqa: F401  (the runner imports them from here)
 
 
 def input_shapes(batch, sequence, packed=False, tokens=None):

@@ -44,6 +44,12 @@ def build_label(options, model):
         flags.append("--fp16-projections " + ",".join(options["fp16_projections"]))
     if options.get("attention") == "layers":
         flags.append("--attention layers")
+    if options.get("conv_projections") is False and not options.get("matmul_projections"):  # newer records
+        flags.append("--no-conv-projections")
+    if options.get("quantization") == "explicit":
+        flags.append("--quantization explicit")
+    if options.get("strongly_typed"):
+        flags.append("--strongly-typed")
     if options.get("gelu_plugin") is False:
         flags.append("--no-gelu-plugin")
     if model.get("gelu") == "tanh":

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 import builder
-from helpers import reference
+from helpers import bert_network, reference
+from helpers.build_options import BuildOptions, check_calibration_inputs, check_for_model, check_values
+from helpers.graph import Graph
+from helpers.precision import apply_pins, make_plan
 from helpers.weights import BertConfig, random_weights
 
 
@@ -53,6 +56,13 @@ class Network:
     def mark_output(self, tensor):
         self.outputs.append(tensor)
 
+    @property
+    def num_layers(self):
+        return len(self.layers)
+
+    def get_layer(self, index):
+        return self.layers[index]
+
     def __getattr__(self, attribute):
         kinds = {"add_shuffle": "Shuffle", "add_constant": "Constant", "add_matrix_multiply": "MatrixMultiply",
                  "add_elementwise": "ElementWise", "add_unary": "Unary", "add_activation": "Activation",
@@ -76,8 +86,10 @@ def fake_tensorrt(plugins=None):
     registry = types.SimpleNamespace(get_plugin_creator=creator)
     names = lambda *members: types.SimpleNamespace(**{m: m for m in members})  # noqa: E731
     return types.SimpleNamespace(
-        get_plugin_registry=lambda: registry, Weights=lambda array=None: array,
+        get_plugin_registry=lambda: registry,
+        Weights=lambda array=None: array if isinstance(array, np.ndarray) else None,
         PluginField=lambda name, data, kind: (name, data, kind), PluginFieldCollection=list,
+        __version__="10.11.0.33",
         PluginFieldType=names("INT32", "FLOAT32", "FLOAT16"), MatrixOperation=names("NONE", "TRANSPOSE"),
         ElementWiseOperation=names("SUM", "PROD"), UnaryOperation=names("ERF"), ActivationType=names("TANH"),
         int32="int32", float32="float32", float16="float16", int8="int8")
@@ -87,11 +99,46 @@ CONFIG = BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, 
                     vocab_size=100, max_position_embeddings=32)
 
 
+def options_for(precision, strict=False, int8_skipln=False, int8_multihead=False, conv_projections=None,
+                gelu_plugin=True, attention_layers=False, fp16_projections=(), varseqlen=False, use_fc_plugin=False,
+                quantization=None):
+    return BuildOptions(ckpt="m", output="e", fp16=precision == "fp16", int8=precision == "int8", strict=strict,
+                        int8_skipln=int8_skipln, int8_multihead=int8_multihead, conv_projections=conv_projections,
+                        gelu_plugin=gelu_plugin, attention="layers" if attention_layers else "plugin",
+                        fp16_projections=tuple(fp16_projections), varseqlen=varseqlen, force_fc2_gemm=use_fc_plugin,
+                        quantization=quantization or ("implicit" if precision == "int8" else None),
+                        sequence_length=(32,))
+
+
+def graph_for(trt, network, config, precision, calibration=False, amax=None, **options):
+    """What builder.serialize_network builds for these options: the plan, the layout, the Graph."""
+    opts = options_for(precision, **options)
+    plan = make_plan(opts, config, amax, calibration=calibration)
+    layout = builder.layout_for(opts, varseqlen=False if calibration else None)
+    return Graph(trt, network, plan, layout.rank), layout
+
+
 def build_network(precision, half_plugins, calibration=False, config=CONFIG, strict=False, plugins=None, **options):
-    net = builder.NetworkBuilder(fake_tensorrt(plugins), Network(), config, precision, half_plugins,
-                                 calibration=calibration, strict=strict, **options)
-    net.bert_qa(random_weights(config, seed=1), 32, dynamic_sequence=False)
-    return net.network
+    trt = fake_tensorrt(plugins)
+    g, layout = graph_for(trt, Network(), config, precision, calibration, strict=strict and not calibration,
+                          **options)
+    assert g.plan.half == half_plugins
+    bert_network.bert_qa(g, layout, config, random_weights(config, seed=1))
+    apply_pins(trt, g.network, g.plan)
+    return g.network
+
+
+def parsed(argv):
+    """builder.py's options for a command line, as main() decides them."""
+    return BuildOptions.from_namespace(builder.parse_args(argv))
+
+
+def check_arguments(args, config):
+    """main()'s checks of a command line on a model, as on TensorRT 10.x (weak typing by default)."""
+    options = BuildOptions.from_namespace(args).with_version_defaults("10.11.0")
+    check_values(options)
+    check_for_model(options, config)
+    check_calibration_inputs(options)
 
 
 def tensor_names(network):
@@ -187,26 +234,26 @@ def test_plugin_precisions(precision, half, config, int8, types_expected):
 def test_int8_plugin_flags_are_checked(tmp_path):
     args = builder.parse_args(["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "-imh"])
     with pytest.raises(ValueError, match="need -i/--int8"):
-        builder.check_arguments(args, HEADS_OF_64)
+        check_arguments(args, HEADS_OF_64)
     args = builder.parse_args(["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "-i", "-imh", "-j", "t.json",
                                "-v", "v.txt"])
-    builder.check_arguments(args, HEADS_OF_64)
+    check_arguments(args, HEADS_OF_64)
     with pytest.raises(ValueError, match="needs heads of 64 .* this model's heads are 32"):
-        builder.check_arguments(args, HEADS_OF_32)
+        check_arguments(args, HEADS_OF_32)
     args.attention = "layers"
     with pytest.raises(ValueError, match="does not go with --attention layers"):
-        builder.check_arguments(args, HEADS_OF_64)
+        check_arguments(args, HEADS_OF_64)
     # TensorRT 8.6's int8 skip-LayerNorm kernel failed at run time on a hidden size of 384.
     args = builder.parse_args(["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "-i", "-iln", "-j", "t.json",
                                "-v", "v.txt"])
-    builder.check_arguments(args, dataclasses.replace(HEADS_OF_64, hidden_size=768, num_attention_heads=12))
+    check_arguments(args, dataclasses.replace(HEADS_OF_64, hidden_size=768, num_attention_heads=12))
     with pytest.raises(ValueError, match="needs a hidden size of 768 or 1024 .* this model's is 128"):
-        builder.check_arguments(args, HEADS_OF_64)
+        check_arguments(args, HEADS_OF_64)
 
 
 def test_plugin_arrays_stay_alive():
-    net = builder.NetworkBuilder(fake_tensorrt(), Network(), CONFIG, "fp16", True)
-    net.bert_qa(random_weights(CONFIG, seed=1), 32, dynamic_sequence=False)
+    net, layout = graph_for(fake_tensorrt(), Network(), CONFIG, "fp16")
+    bert_network.bert_qa(net, layout, CONFIG, random_weights(CONFIG, seed=1))
     # Every array handed over (weights and plugin fields) is held by the builder until it is freed.
     assert len(net.arrays) > 8 * CONFIG.num_hidden_layers
     assert all(isinstance(a, np.ndarray) for a in net.arrays)
@@ -220,16 +267,35 @@ class Computed:
 
     @property
     def value(self):
-        return self.compute()
+        # computed once, when first read (after the layer's attributes are set): a network reads
+        # a tensor from several layers (the residual, the three parts of QKV)
+        if not hasattr(self, "_value"):
+            self._value = self.compute()
+        return self._value
 
 
 class ComputingLayer:
     def __init__(self, compute):
         self.name = ""
+        self.inputs = {}
         self.output = Computed(lambda: compute(self))
 
     def get_output(self, i):
         return self.output
+
+    def set_input(self, index, tensor):
+        self.inputs[index] = tensor
+
+
+CLAMP = -128
+NUMPY_TYPES = {"float32": np.float32, "float16": np.float16, "int32": np.int32}
+
+
+def along(scale, axis, rank):
+    """A per-channel scale shaped to broadcast along `axis` of a rank-`rank` tensor."""
+    if axis is None or scale.ndim == 0 or scale.size == 1:
+        return scale.reshape(())
+    return scale.reshape([-1 if i == axis else 1 for i in range(rank)])
 
 
 class ComputingNetwork:
@@ -269,11 +335,24 @@ class ComputingNetwork:
         return ComputingLayer(compute)
 
     def add_cast(self, t, dtype):
-        return ComputingLayer(lambda layer: t.value.astype(np.float32))
+        return ComputingLayer(lambda layer: t.value.astype(NUMPY_TYPES[dtype]))
+
+    def add_quantize(self, t, scale, output_type="int8"):
+        """TensorRT's quantization: round half to even of x / scale, clamped to [-128, 127]."""
+        def compute(layer):
+            s = along(scale.value.astype(np.float32), getattr(layer, "axis", None), t.value.ndim)
+            return np.clip(np.round(t.value.astype(np.float32) / s), CLAMP, 127).astype(np.int8)
+        return ComputingLayer(compute)
+
+    def add_dequantize(self, t, scale, output_type="float32"):
+        def compute(layer):
+            s = along(scale.value.astype(np.float32), getattr(layer, "axis", None), t.value.ndim)
+            return (t.value.astype(np.float32) * s).astype(NUMPY_TYPES[output_type])
+        return ComputingLayer(compute)
 
     def add_convolution_nd(self, t, n_out, kernel_shape, kernel, bias):
-        def compute(layer):  # a 1x1 convolution over (..., channels, 1, 1)
-            w = np.asarray(kernel).reshape(n_out, -1)
+        def compute(layer):  # a 1x1 convolution over (..., channels, 1, 1); the kernel may be an input
+            w = (layer.inputs[1].value if 1 in layer.inputs else np.asarray(kernel)).reshape(n_out, -1)
             y = np.einsum("...i,oi->...o", t.value[..., 0, 0], w)
             return (y if bias is None else y + np.asarray(bias))[..., None, None]
         return ComputingLayer(compute)
@@ -290,13 +369,13 @@ def test_attention_from_layers_computes_the_reference_attention():
     against the numpy reference model's, padding included."""
     config, batch, seq = HEADS_OF_64, 2, 5
     weights = random_weights(config, seed=3)
-    net = builder.NetworkBuilder(fake_tensorrt(), ComputingNetwork(), config, "fp32", False, attention_layers=True)
+    net, layout = graph_for(fake_tensorrt(), ComputingNetwork(), config, "fp32", attention_layers=True)
     rng = np.random.default_rng(0)
     hidden = rng.standard_normal((batch, seq, config.hidden_size)).astype(np.float32)
     input_mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], np.int32)
     x = Computed(lambda: hidden.transpose(1, 0, 2)[..., None, None])  # (seq, batch, hidden, 1, 1)
-    mask_bias = net.attention_mask_bias(Computed(lambda: input_mask.T))
-    context = net.attention(weights, "layer.0", x, mask_bias).value
+    mask_bias = bert_network.attention_mask_bias(net, Computed(lambda: input_mask.T))
+    context = bert_network.attention(net, layout, config, weights, 0, x, mask_bias).value
     expected = reference.self_attention(config, weights, 0, hidden, (1 - input_mask) * reference.MASK_BIAS)
     assert context.shape == (seq, batch, config.hidden_size, 1, 1)
     np.testing.assert_allclose(context[..., 0, 0].transpose(1, 0, 2), expected, atol=1e-5)
@@ -320,7 +399,7 @@ def test_fp16_projections_flag(tmp_path):
     args = builder.parse_args(["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "--fp16-projections", "qkv, output"])
     assert args.fp16_projections == ["qkv", "output"]
     with pytest.raises(ValueError, match="needs -i/--int8"):
-        builder.check_arguments(args, HEADS_OF_64)
+        check_arguments(args, HEADS_OF_64)
     with pytest.raises(SystemExit):
         builder.parse_args(["-m", "m", "-o", "o", "--fp16-projections", "attention"])
 
@@ -336,25 +415,26 @@ def test_calib_qkv_max_flag(tmp_path):
     """On by default in int8 builds; a cache is only reused by a build that calibrates the same way."""
     cache = tmp_path / "e.calib"
     argv = ["-m", "m", "-o", str(tmp_path / "e"), "-s", "32", "--calib-cache", str(cache)]
-    assert builder.parse_args(argv).calib_qkv_max is False
+    assert parsed(argv).calib_qkv_max is False
     with pytest.raises(ValueError, match="needs -i/--int8"):
-        builder.check_arguments(builder.parse_args(argv + ["--calib-qkv-max"]), HEADS_OF_64)
+        check_arguments(builder.parse_args(argv + ["--calib-qkv-max"]), HEADS_OF_64)
     int8 = argv + ["-i", "-j", "t.json", "-v", "v.txt"]
     default, explicit, percentile = (builder.parse_args(int8 + flags)
                                      for flags in ([], ["--calib-qkv-max"], ["--no-calib-qkv-max"]))
-    assert (default.calib_qkv_max, explicit.calib_qkv_max, percentile.calib_qkv_max) == (True, True, False)
+    assert tuple(BuildOptions.from_namespace(a).calib_qkv_max for a in (default, explicit, percentile)) == \
+        (True, True, False)
     for args in (default, explicit, percentile):
-        builder.check_arguments(args, HEADS_OF_64)
+        check_arguments(args, HEADS_OF_64)
     cache.write_text("header\n")  # percentile scales only: no .max beside it
-    builder.check_arguments(percentile, HEADS_OF_64)
+    check_arguments(percentile, HEADS_OF_64)
     for args in (default, explicit):
         with pytest.raises(ValueError, match="has percentile scales only .* or pass --no-calib-qkv-max"):
-            builder.check_arguments(args, HEADS_OF_64)
+            check_arguments(args, HEADS_OF_64)
     (tmp_path / "e.calib.max").write_text("header\n")
     for args in (default, explicit):
-        builder.check_arguments(args, HEADS_OF_64)
+        check_arguments(args, HEADS_OF_64)
     with pytest.raises(ValueError, match="maxima merged in; delete it and .*e.calib.max"):
-        builder.check_arguments(percentile, HEADS_OF_64)
+        check_arguments(percentile, HEADS_OF_64)
 
 
 @pytest.mark.parametrize("conv", [False, True])
@@ -366,12 +446,12 @@ def test_projection_and_gelu_layers_compute_the_reference(conv, gelu, tokens):
     (seq, batch, hidden, 1, 1) and on packed (tokens, hidden, 1, 1) activations."""
     config = BertConfig(**{**HEADS_OF_64.to_dict(), "gelu": gelu})
     weights = random_weights(config, seed=5)
-    net = builder.NetworkBuilder(fake_tensorrt(), ComputingNetwork(), config, "fp32", False,
-                                 conv_projections=conv, gelu_plugin=False, varseqlen=len(tokens) == 1)
+    net, layout = graph_for(fake_tensorrt(), ComputingNetwork(), config, "fp16" if len(tokens) == 1 else "fp32",
+                            conv_projections=conv, gelu_plugin=False, varseqlen=len(tokens) == 1)
     x = np.random.default_rng(1).standard_normal(tokens + (config.hidden_size,)).astype(np.float32)
     kernel, bias = weights["layer.0.intermediate.kernel"], weights["layer.0.intermediate.bias"]
-    up = net.linear(Computed(lambda: x[..., None, None]), kernel, None, "layer.0_intermediate")
-    activated = net.gelu(up, bias, "layer.0_gelu").value
+    up = net.linear(Computed(lambda: x[..., None, None]), kernel, None, "layer.0_intermediate", layout.convolutions)
+    activated = net.gelu(up, bias, config.gelu, "layer.0_gelu", layout.gelu_plugin).value
     expected = reference.gelu(reference.linear(x, kernel, bias), gelu)
     assert activated.shape == tokens + (config.intermediate_size, 1, 1)
     np.testing.assert_allclose(activated[..., 0, 0], expected, atol=1e-5)
@@ -420,8 +500,8 @@ def test_packed_network_takes_matrix_multiplies_when_asked():
 
 def test_varseqlen_flag_checks(tmp_path):
     argv = ["-m", "m", "-o", str(tmp_path / "e"), "--varseqlen", "-s", "32", "-b", "8"]
-    builder.check_arguments(builder.parse_args(argv + ["-f"]), HEADS_OF_64)
-    builder.check_arguments(builder.parse_args(argv + ["-i", "-j", "t", "-v", "v"]), HEADS_OF_64)
+    check_arguments(builder.parse_args(argv + ["-f"]), HEADS_OF_64)
+    check_arguments(builder.parse_args(argv + ["-i", "-j", "t", "-v", "v"]), HEADS_OF_64)
     for extra, config, message in (([], HEADS_OF_64, "fp16 and int8 engines only"),
                                    ([], HEADS_OF_64, "add -f/--fp16 or -i/--int8"),
                                    (["-f"], HEADS_OF_32, "needs heads of 64"),
@@ -431,7 +511,7 @@ def test_varseqlen_flag_checks(tmp_path):
                                    (["-i", "-j", "t", "-v", "v", "--no-conv-projections"], HEADS_OF_64,
                                     "int8 engines run their projections as 1x1 convolutions")):
         with pytest.raises(ValueError, match=message):
-            builder.check_arguments(builder.parse_args(argv + extra), config)
+            check_arguments(builder.parse_args(argv + extra), config)
 
 
 @pytest.mark.parametrize("int8_plugins", [False, True])
@@ -477,3 +557,29 @@ def test_varseqlen_profiles_serve_one_to_b_sequences_of_up_to_s_tokens():
     shapes.clear()
     builder.add_profiles(None, trt_builder, config, [8], [384])
     assert shapes == [(name, (1, 384), (8, 384), (8, 384)) for name in builder.INPUT_NAMES]
+
+
+@pytest.mark.parametrize("three_arguments,strong", [(False, False), (True, False), (True, True)],
+                         ids=["8.6", "10.x-weak", "strong"])
+def test_explicit_int8_projection_is_fake_quantized(three_arguments, strong):
+    """--quantization explicit: a projection's input is quantized per tensor with its calibrated amax
+    and its kernel per output channel (Q/DQ pairs before a 1x1 convolution), which, evaluated with
+    numpy, is the fake quantization of helpers/quantization.py; in a strongly typed fp16 network the
+    Q/DQ output and the kernel are fp16."""
+    from helpers.quantization import fake_quantize, weight_amax
+    config = HEADS_OF_64
+    weights = random_weights(config, seed=7)
+    trt = fake_tensorrt()
+    trt.__version__ = "10.11.0.33" if three_arguments else "8.6.1"
+    amax = {"layer.0_attention_layer_norm": 10.0}  # beyond every |x|: no clamping, where TensorRT and the simulation differ
+    opts = options_for("int8", quantization="explicit")
+    opts = dataclasses.replace(opts, strongly_typed=strong)
+    g = Graph(trt, ComputingNetwork(), make_plan(opts, config, amax), rank=5)
+    x = np.random.default_rng(2).standard_normal((5, 2, config.hidden_size)).astype(np.float32) * 1.5
+    kernel = weights["layer.0.intermediate.kernel"]
+    y = g.linear(Computed(lambda: x[..., None, None].astype(g.np_type)), kernel, None, "layer.0_intermediate",
+                 convolution=False).value
+    expected = fake_quantize(x, 10.0) @ (fake_quantize(kernel.T, weight_amax(kernel)[:, None])).T
+    assert y.dtype == (np.float16 if strong else np.float32)
+    np.testing.assert_allclose(y[..., 0, 0], expected, atol=0.05 if strong else 1e-4)
+    assert not np.allclose(expected, x @ kernel, atol=1e-3)  # quantization changed the result
