@@ -75,10 +75,15 @@ class SimulationOptions:
 def first_questions(dev_json, questions, whole="article") -> dict:
     """A SQuAD dataset of dev's first questions, at least `questions` of them, in whole articles
     (or with whole="paragraph", whole paragraphs of them)."""
-    with open(dev_json, encoding="utf-8") as f:
-        dataset = json.load(f)
+    try:
+        with open(dev_json, encoding="utf-8") as f:
+            dataset = json.load(f)
+        data = dataset["data"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise SimulationError(f"cannot read SQuAD questions from {dev_json} ({e!r}); give the "
+                              f"dev-v1.1.json of SQuAD") from None
     articles, count = [], 0
-    for article in dataset["data"]:
+    for article in data:
         if count >= questions:
             break
         paragraphs = []
