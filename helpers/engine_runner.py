@@ -3,11 +3,18 @@
 An EngineRunner deserializes an engine, checks it against the running TensorRT, and runs
 batches of (input_ids, segment_ids, input_mask) through the optimization profile that fits
 them: page-locked host buffers, device buffers, asynchronous copies and execute_async_v3 on
-one CUDA stream, with tensors addressed by name. Engines built with --varseqlen take the same
+a CUDA stream, with tensors addressed by name. Engines built with --varseqlen take the same
 batches: the runner packs their tokens and unpacks the logits.
+
+Besides the synchronous call, submit() launches a batch and returns at once, with a handle whose
+result() waits for its logits. The runner has `in_flight` slots, each a stream with its own
+execution contexts and buffers, used in turn: a batch is staged and launched on one slot while
+the previous ones still run on the others.
 """
 import atexit
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,8 +95,13 @@ class ProfileBinding:
         for name in names:
             shape = tuple(self.context.get_tensor_shape(name))
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-            self.host[name] = cuda.pagelocked_empty(shape, dtype)
-            self.device[name] = cuda.mem_alloc(max(self.host[name].nbytes, 1))
+            try:
+                self.host[name] = cuda.pagelocked_empty(shape, dtype)
+                self.device[name] = cuda.mem_alloc(max(self.host[name].nbytes, 1))
+            except cuda.MemoryError:
+                raise TensorRTError(
+                    f"not enough memory for the buffers of {profile} ({name}); lower the batch size "
+                    f"(-b) or the sequence length (-s), or rebuild the engine for smaller ones") from None
             self.context.set_tensor_address(name, int(self.device[name]))
         self.shape = (profile.max_batch, profile.max_sequence)
 
@@ -159,10 +171,29 @@ class PackedBinding(ProfileBinding):
         return unpack_logits(self._view(name).reshape(-1, 2), self.cu_seqlens, self.shape[1])
 
 
+class Launch:
+    """A batch launched by EngineRunner.submit(); result() waits for its logits (once)."""
+
+    def __init__(self, runner, binding, done):
+        self.runner, self.binding, self.done = runner, binding, done
+        self.lock = threading.Lock()
+        self.logits = None
+
+    def result(self):
+        """(start_logits, end_logits), float32 [batch, sequence] each."""
+        with self.lock:
+            if self.logits is None:
+                self.done.synchronize()  # pycuda lets other threads run while it waits
+                logits = self.binding.logits(self.runner.output_name)
+                self.logits = logits[..., 0].copy(), logits[..., 1].copy()
+                self.binding = None
+        return self.logits
+
+
 class EngineRunner:
     """Runs a BERT-QA engine: `start, end = runner(input_ids, segment_ids, input_mask)`."""
 
-    def __init__(self, engine_path, verbose=False):
+    def __init__(self, engine_path, verbose=False, in_flight=2):
         engine_path = os.fspath(engine_path)
         if not os.path.isfile(engine_path):
             raise TensorRTError(f"engine file not found: {engine_path}; build one with builder.py")
@@ -188,15 +219,21 @@ class EngineRunner:
         self.output_name = next(n for n in self._tensor_names()
                                 if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         self.profiles = [self._read_profile(i) for i in range(self.engine.num_optimization_profiles)]
-        self.stream = self.cuda.Stream()
-        self._bindings = {}
+        self.cuda_context = self.cuda.Context.get_current()
+        self.in_flight = max(int(in_flight), 1)
+        self._streams = [self.cuda.Stream() for _ in range(self.in_flight)]
+        self.stream = self._streams[0]  # the synchronous path's (and perf.py's) stream
+        self._slot_bindings = [{} for _ in range(self.in_flight)]
+        self._pending = [None] * self.in_flight
+        self._next_slot = 0
         atexit.register(self.close)  # before pycuda's own exit handler drops the CUDA context
 
     def close(self):
         """Free contexts, engine and runtime in that order (TensorRT crashes on another order)."""
-        for binding in self._bindings.values():
-            binding.context = None
-        self._bindings = {}
+        for bindings in getattr(self, "_slot_bindings", []):
+            for binding in bindings.values():
+                binding.context = None
+        self._slot_bindings = []
         self.engine = None
         self.runtime = None
 
@@ -228,26 +265,48 @@ class EngineRunner:
                                 f"({served}); rebuild with builder.py -b/-s, or use a smaller batch")
         return min(fitting, key=lambda p: (p.max_batch, p.max_sequence))
 
-    def binding(self, batch, sequence):
-        """The context and buffers for (batch, sequence), created on first use."""
+    def binding(self, batch, sequence, slot=0):
+        """The context and buffers of `slot` for (batch, sequence), created on first use."""
         profile = self.profile_for(batch, sequence)
-        if profile.index not in self._bindings:
+        bindings = self._slot_bindings[slot]
+        if profile.index not in bindings:
             kind = PackedBinding if self.packed else ProfileBinding
-            self._bindings[profile.index] = kind(self.trt, self.cuda, self.engine, profile, self.stream)
-        b = self._bindings[profile.index]
+            bindings[profile.index] = kind(self.trt, self.cuda, self.engine, profile, self._streams[slot])
+        b = bindings[profile.index]
         b.set_shape(batch, sequence)
         return b
 
-    def __call__(self, input_ids, segment_ids, input_mask):
-        """Start and end logits, float32 [batch, sequence] each."""
+    @contextlib.contextmanager
+    def thread_scope(self):
+        """Make the runner's CUDA context current in a thread other than the one that made it."""
+        self.cuda_context.push()
+        try:
+            yield
+        finally:
+            self.cuda.Context.pop()
+
+    def submit(self, input_ids, segment_ids, input_mask):
+        """Stage and launch a batch on the next slot; returns its Launch at once.
+
+        The slot's previous batch is waited for first, since its buffers are reused.
+        """
         arrays = [np.ascontiguousarray(a, np.int32) for a in (input_ids, segment_ids, input_mask)]
         if arrays[0].ndim != 2 or any(a.shape != arrays[0].shape for a in arrays):
             raise ValueError("input_ids, segment_ids and input_mask must be [batch, sequence] arrays of one shape")
-        b = self.binding(*arrays[0].shape)
+        slot = self._next_slot
+        self._next_slot = (slot + 1) % self.in_flight
+        if self._pending[slot] is not None:
+            self._pending[slot].result()
+        b = self.binding(*arrays[0].shape, slot=slot)
         b.stage_inputs(arrays)
         b.copy_inputs_async()
         b.execute_async()
         b.copy_outputs_async()
-        self.stream.synchronize()
-        logits = b.logits(self.output_name)
-        return logits[..., 0].copy(), logits[..., 1].copy()
+        done = self.cuda.Event()
+        done.record(b.stream)
+        self._pending[slot] = Launch(self, b, done)
+        return self._pending[slot]
+
+    def __call__(self, input_ids, segment_ids, input_mask):
+        """Start and end logits, float32 [batch, sequence] each."""
+        return self.submit(input_ids, segment_ids, input_mask).result()
