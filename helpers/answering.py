@@ -456,7 +456,7 @@ def answer_examples(examples, tokenizer, logits_fn, *, batch_size, max_seq_lengt
     batcher = _Batcher(batch_widths(max_seq_length, sequence_lengths, sort_by_length), batch_size)
     bar = tqdm(total=len(examples), unit="question", disable=not progress)
     launched = {}            # batch number -> (width, rows)
-    state = dict(requested=0, batched=0, answered=0, windows=0, batches=0)
+    state = dict(requested=0, batched=0, answered=0, windows=0, batches=0, windows_run=0)
     outstanding = [0] * workers.count  # feature chunks requested per worker, not yet back
     # Features are made at most this many chunks ahead of the batches they fill.
     ahead = 2 * workers.count + math.ceil(2 * batch_size / max(chunk_size, 1))
@@ -523,7 +523,8 @@ def answer_examples(examples, tokenizer, logits_fn, *, batch_size, max_seq_lengt
                 workers.request(chunk.worker, "answers", c, chunk.start, chunk.stop,
                                 chunk.start_logits, chunk.end_logits)
                 chunk.inputs = chunk.start_logits = chunk.end_logits = None
-            bar.set_postfix(windows=state["windows"], refresh=False)
+            state["windows_run"] += len(rows)
+            bar.set_postfix(windows=state["windows_run"], refresh=len(examples) == 1)
         else:  # answers
             chunk = chunks[key]
             chunk.predictions = event[2]
