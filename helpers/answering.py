@@ -171,8 +171,18 @@ def _worker_main(examples, tokenizer, options, inbox, outbox, current):
     """A worker process: makes the features of the chunks it is sent, keeps them, and chooses
     their answers when their logits come; `current` holds the example it is working on."""
     held = {}
+    waiting = []
     while True:
-        message = inbox.get()
+        # Answers first: they finish questions and free memory; features can wait a little.
+        if not waiting:
+            waiting.append(inbox.get())
+        while True:
+            try:
+                waiting.append(inbox.get_nowait())
+            except queue.Empty:
+                break
+        index = next((i for i, m in enumerate(waiting) if m is not None and m[0] == "answers"), 0)
+        message = waiting.pop(index)
         if message is None:
             return
         kind, chunk, start, stop = message[:4]
