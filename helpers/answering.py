@@ -170,12 +170,17 @@ def _describe(error):
 def _worker_main(examples, tokenizer, options, inbox, outbox, current):
     """A worker process: makes the features of the chunks it is sent, keeps them, and chooses
     their answers when their logits come; `current` holds the example it is working on."""
+    parent = os.getppid()
     held = {}
     waiting = []
     while True:
         # Answers first: they finish questions and free memory; features can wait a little.
-        if not waiting:
-            waiting.append(inbox.get())
+        while not waiting:
+            try:
+                waiting.append(inbox.get(timeout=1.0))
+            except queue.Empty:
+                if os.getppid() != parent:  # the main process is gone (killed): so is the work
+                    return
         while True:
             try:
                 waiting.append(inbox.get_nowait())
