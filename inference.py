@@ -8,6 +8,9 @@ token windows, and the rest of the pipeline is shared.
     python inference.py -e bert.engine -v vocab.txt -p "passage text" -q "question?"
     python inference.py -e bert.engine -v vocab.txt -s 384 -sq dev-v1.1.json -o predictions.json
     python inference.py -m model.ckpt-4149 -p "..." -q "..."      # numpy, on the CPU
+
+With -sq, worker processes (--jobs) make the features and choose the answers while the engine
+runs batches, two or more of them in flight.
 """
 import argparse
 import os
@@ -15,7 +18,7 @@ import sys
 import time
 import warnings
 
-from helpers.answering import answer_examples, write_predictions
+from helpers.answering import answer_examples, available_cores, check_writable, write_predictions
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
 from helpers.errors import BertTrtError
 from helpers.tokenization import FullTokenizer
@@ -25,19 +28,48 @@ EXIT_COMMANDS = ("exit", "quit")
 
 
 class TimedModel:
-    """Wraps a logits function and adds up the time spent in it."""
+    """Wraps a model and adds up the time it is busy: from each batch's launch (or the end of the
+    batch before it, when several are in flight) to its logits."""
 
     def __init__(self, model):
         self.model = model
         self.seconds = 0.0
         self.rows = 0
+        self.busy_until = 0.0
+        if hasattr(model, "submit"):  # an engine: keep its batches in flight
+            self.submit, self.in_flight, self.thread_scope = self._submit, model.in_flight, model.thread_scope
+
+    def _count(self, start, rows):
+        end = time.perf_counter()
+        self.seconds += end - max(start, self.busy_until)
+        self.busy_until = end
+        self.rows += rows
 
     def __call__(self, input_ids, segment_ids, input_mask):
         start = time.perf_counter()
         logits = self.model(input_ids, segment_ids, input_mask)
-        self.seconds += time.perf_counter() - start
-        self.rows += len(input_ids)
+        self._count(start, len(input_ids))
         return logits
+
+    def _submit(self, input_ids, segment_ids, input_mask):
+        return _TimedLaunch(self, self.model.submit(input_ids, segment_ids, input_mask), len(input_ids))
+
+
+class _TimedLaunch:
+    def __init__(self, timed, launch, rows):
+        self.timed, self.launch, self.rows, self.start = timed, launch, rows, time.perf_counter()
+
+    def result(self):
+        logits = self.launch.result()
+        self.timed._count(self.start, self.rows)
+        return logits
+
+
+def shortened(text, keep=300):
+    """Long text as its start and end, for echoing a passage."""
+    if len(text) <= 2 * keep + 100:
+        return text
+    return f"{text[:keep]} [... {len(text) - 2 * keep} more characters ...] {text[-keep:]}"
 
 
 def load_model(args):
@@ -105,6 +137,13 @@ def parse_args(argv=None):
     p.add_argument("-sq", "--squad-json", help="answer every question of this SQuAD file")
     p.add_argument("-o", "--output-prediction-file", default="./predictions.json",
                    help="where -sq writes its predictions (JSON: question id -> answer)")
+    p.add_argument("--nbest-file", help="with -sq: also write each question's n-best answers (JSON)")
+    p.add_argument("--null-odds-file", help="with -sq --version-2-with-negative: also write the null odds "
+                                            "(the --na-prob-file of squad/evaluate-v2.0.py)")
+    p.add_argument("--jobs", type=int, help="with -sq: worker processes for features and answers "
+                                           "(default: the cores available)")
+    p.add_argument("--sort-by-length", action="store_true",
+                   help="with -sq: run each window on the smallest of the engine's sequence lengths that holds it")
     p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (default: beside -m's checkpoint)")
     p.add_argument("-s", "--sequence-length", type=int,
                    help="tokens per window (default: the engine's; 384 with -m)")
@@ -124,6 +163,15 @@ def main(argv=None):
     args = parse_args(argv)
     warnings.formatwarning = one_line_warning
     try:
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+        if args.null_odds_file and not args.version_2_with_negative:
+            raise ValueError("--null-odds-file needs --version-2-with-negative (null odds exist only for SQuAD 2.0)")
+        if args.squad_json:  # outputs that cannot be written fail now, not after the run
+            for path, what in ((args.output_prediction_file, "prediction file"), (args.nbest_file, "n-best file"),
+                               (args.null_odds_file, "null odds file")):
+                if path:
+                    check_writable(path, what)
         tokenizer = FullTokenizer(find_vocab(args), do_lower_case=True)
         model, config, sequence_lengths, max_batch = load_model(args)
         if config:
@@ -143,9 +191,13 @@ def main(argv=None):
         if args.squad_json:
             examples = read_squad_examples(args.squad_json, version_2_with_negative=args.version_2_with_negative)
             start = time.perf_counter()
-            predictions = answer_examples(examples, tokenizer, timed, progress=not args.no_progress, **options)
+            predictions = answer_examples(examples, tokenizer, timed, progress=not args.no_progress,
+                                          jobs=args.jobs or available_cores(), nbest=bool(args.nbest_file),
+                                          sort_by_length=args.sort_by_length, sequence_lengths=sequence_lengths,
+                                          **options)
             total = time.perf_counter() - start
-            write_predictions(args.output_prediction_file, predictions)
+            write_predictions(args.output_prediction_file, predictions, nbest_path=args.nbest_file,
+                              null_odds_path=args.null_odds_file)
             print(f"{len(examples)} questions, {timed.rows} windows of {sequence_length} tokens in {total:.1f} s "
                   f"({len(examples) / total:.1f} questions/s; model {timed.seconds:.1f} s, "
                   f"{timed.rows / max(timed.seconds, 1e-9):.1f} windows/s); predictions in {args.output_prediction_file}")
@@ -158,7 +210,9 @@ def main(argv=None):
         questions = list(args.question or [])
         if args.question_file:
             questions += [q for q in read_text(args.question_file, "question").splitlines() if q.strip()]
-        print(f"Passage: {passage}")
+        print(f"Passage: {shortened(passage)}")
+        # A passage of many windows shows their progress.
+        options["progress"] = not args.no_progress and len(passage.split()) > 50 * args.doc_stride
         if questions:
             for example in passage_examples(passage, questions):
                 start = time.perf_counter()

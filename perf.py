@@ -1,14 +1,28 @@
 #!/usr/bin/env python3
-"""Measure the latency and throughput of a BERT-QA engine.
+"""Measure the latency and throughput of a BERT-QA engine, or of the whole SQuAD pipeline.
 
 As in NVIDIA's demo, inputs are random token ids copied to the GPU once and each iteration is
 timed on the GPU with CUDA events around the engine alone. A second pass times the same
-iterations with the host-to-device and device-to-host copies included.
+iterations with the host-to-device and device-to-host copies included. With --real-lengths the
+masks have the lengths of a SQuAD file's windows, so packed (--varseqlen) engines are timed on
+real data.
+
+With --squad, the whole pipeline is timed, SQuAD JSON in to answers out, three ways on the same
+windows and batches: the host alone (a zero-time engine stand-in), the engine alone (features
+made beforehand), and end to end. --stand-in MS replaces the engine by a stand-in that sleeps
+MS ms per batch and returns random logits, to measure on any machine whether the host can feed
+a GPU.
+
+    python perf.py -e bert.engine
+    python perf.py -e bert.engine --squad dev-v1.1.json -v vocab.txt --json squad.json
+    python perf.py --stand-in 40 -b 128 --squad dev-v1.1.json -v vocab.txt
 """
 import argparse
+import collections
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,13 +67,15 @@ def graph_replay(runner, binding):
                             "why); time it without --cuda-graph") from None
 
 
-def benchmark(runner, batch, sequence, iterations, warm_up, duration_s, seed, cuda_graph):
-    """One row of the latency table for (batch, sequence)."""
+def benchmark(runner, batch, sequence, iterations, warm_up, duration_s, seed, cuda_graph, lengths=None):
+    """One row of the latency table for (batch, sequence); masks of `lengths` when given (else all ones)."""
     cuda = runner.cuda
     rng = np.random.default_rng(seed)
     vocab = runner.info.model.get("vocab_size", 30522) if runner.info else 30522
-    inputs = (rng.integers(0, vocab, (batch, sequence)), rng.integers(0, 2, (batch, sequence)),
-              np.ones((batch, sequence)))
+    mask = np.ones((batch, sequence))
+    if lengths is not None:
+        mask = np.arange(sequence) < rng.choice(np.minimum(lengths, sequence), batch)[:, None]
+    inputs = (rng.integers(0, vocab, (batch, sequence)), rng.integers(0, 2, (batch, sequence)), mask)
     binding = runner.binding(batch, sequence)
     binding.stage_inputs([a.astype(np.int32) for a in inputs])
     binding.copy_inputs_async()
@@ -76,7 +92,8 @@ def benchmark(runner, batch, sequence, iterations, warm_up, duration_s, seed, cu
     for _ in range(warm_up):
         compute()
     runner.stream.synchronize()
-    row = {"batch": batch, "sequence": sequence, "cuda_graph": bool(cuda_graph)}
+    row = {"batch": batch, "sequence": sequence, "cuda_graph": bool(cuda_graph),
+           "real_tokens_per_row": float(mask.sum() / batch)}
     row.update(summarize(time_iterations(cuda, runner.stream, compute, iterations, duration_s)))
     row["throughput_seq_per_s"] = batch * 1000.0 / row["mean_ms"]
     with_copies = summarize(time_iterations(cuda, runner.stream, end_to_end, iterations, duration_s))
@@ -129,9 +146,132 @@ def print_layer_report(report):
     print("\tby precision: " + ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(report["ms_by_precision"].items())))
 
 
+@dataclass(frozen=True)
+class SquadRun:
+    """What perf.py --squad times: the pipeline's options, decided once in main()."""
+    squad_json: str
+    vocab_file: str
+    batch_size: int
+    sequence_length: int
+    sequence_lengths: tuple  # the profiles' sequence lengths, for --sort-by-length
+    jobs: int
+    sort_by_length: bool
+
+
+def window_lengths(squad_json, vocab_file, sequence_length):
+    """The real lengths of a SQuAD file's windows at this sequence length (stride 128, query 64)."""
+    from helpers.answering import AnswerOptions, make_features
+    from helpers.data_processing import read_squad_examples
+    from helpers.tokenization import FullTokenizer
+    examples = read_squad_examples(squad_json)
+    return make_features(examples, FullTokenizer(vocab_file), AnswerOptions(max_seq_length=sequence_length)).lengths
+
+
+def time_batches(model, batches):
+    """Seconds to run the batches through the model alone, as many in flight as it allows."""
+    from helpers.answering import async_model
+    model = async_model(model)
+    pending = collections.deque()
+    start = time.perf_counter()
+    for inputs in batches:
+        if len(pending) >= model.in_flight:
+            pending.popleft().result()
+        pending.append(model.submit(*inputs))
+    while pending:
+        pending.popleft().result()
+    return time.perf_counter() - start
+
+
+def squad_pipeline(model, run):
+    """Times of the SQuAD pipeline: host alone, engine alone and end to end, on the same batches."""
+    from helpers.answering import AnswerOptions, answer_examples, batch_widths, make_features, plan_batches
+    from helpers.data_processing import read_squad_examples
+    from helpers.stand_in import StandIn
+    from helpers.tokenization import FullTokenizer
+    tokenizer = FullTokenizer(run.vocab_file)
+    start = time.perf_counter()
+    examples = read_squad_examples(run.squad_json)
+    read_s = time.perf_counter() - start
+    if not examples:
+        raise ValueError(f"{run.squad_json} holds no questions")
+    options = dict(batch_size=run.batch_size, max_seq_length=run.sequence_length, jobs=run.jobs, nbest=False,
+                   sort_by_length=run.sort_by_length, sequence_lengths=run.sequence_lengths)
+
+    def pipeline(logits_fn):
+        start = time.perf_counter()
+        answers = answer_examples(examples, tokenizer, logits_fn, **options)
+        return read_s + time.perf_counter() - start, answers
+
+    host_s, _ = pipeline(StandIn(0))
+    windows = make_features(examples, tokenizer, AnswerOptions(max_seq_length=run.sequence_length))
+    widths = batch_widths(run.sequence_length, run.sequence_lengths, run.sort_by_length)
+    plan = plan_batches(windows.lengths, run.batch_size, widths)
+    batches = [(windows.input_ids[rows, :width], windows.segment_ids[rows, :width],
+                windows.input_mask(rows, width)) for width, rows in plan]
+    engine_s = time_batches(model, batches)
+    end_to_end_s, answers = pipeline(model)
+    assert len(answers) == len(examples)
+    tokens = int(windows.lengths.sum())
+    padded = sum(width * len(rows) for width, rows in plan)
+    count = len(windows.lengths)
+    return {"squad_json": os.path.basename(run.squad_json), "questions": len(examples), "windows": count,
+            "tokens": tokens, "batches": len(plan), "batch": run.batch_size, "sequence": run.sequence_length,
+            "widths": widths, "jobs": run.jobs, "sort_by_length": run.sort_by_length, "read_s": read_s,
+            "host_s": host_s, "engine_s": engine_s, "end_to_end_s": end_to_end_s,
+            "questions_per_s": len(examples) / end_to_end_s, "windows_per_s": count / end_to_end_s,
+            "tokens_per_s": tokens / end_to_end_s, "engine_windows_per_s": count / engine_s,
+            "host_questions_per_s": len(examples) / host_s, "padding_fraction": 1 - tokens / padded,
+            "end_to_end_over_slower_part": end_to_end_s / max(host_s, engine_s)}
+
+
+def print_squad_report(row):
+    print(f"SQuAD pipeline: {row['questions']} questions, {row['windows']} windows, {row['tokens']} real tokens in "
+          f"{row['batches']} batches of up to {row['batch']} at widths {row['widths']}, {row['jobs']} jobs\n"
+          f"\tend to end: {row['end_to_end_s']:.2f} s\t{row['questions_per_s']:.1f} questions/s\t"
+          f"{row['windows_per_s']:.1f} windows/s\t{row['tokens_per_s']:.0f} tokens/s\n"
+          f"\thost alone: {row['host_s']:.2f} s ({row['host_questions_per_s']:.1f} questions/s; "
+          f"JSON read {row['read_s']:.2f} s)\tengine alone: {row['engine_s']:.2f} s "
+          f"({row['engine_windows_per_s']:.1f} windows/s)\n"
+          f"\tend to end / max(host, engine): {row['end_to_end_over_slower_part']:.3f}\t"
+          f"padding: {row['padding_fraction']:.1%} of the tokens run")
+
+
+def squad_run(args, runner):
+    """The --squad options, checked against each other and the engine."""
+    from helpers.answering import batch_widths
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    if not args.vocab_file:
+        raise ValueError("--squad needs the model's vocabulary: pass its vocab.txt with -v")
+    if args.batch_size and len(args.batch_size) > 1 or args.sequence_length and len(args.sequence_length) > 1 and runner:
+        raise ValueError("--squad takes one -b and, with an engine, at most one -s (its other profiles serve "
+                         "--sort-by-length)")
+    if runner:
+        lengths = tuple(runner.sequence_lengths)
+        sequence = args.sequence_length[0] if args.sequence_length else lengths[-1]
+        if sequence not in lengths:
+            raise ValueError(f"the engine serves sequence lengths {list(lengths)}, not {sequence}; pass one of "
+                             "them with -s or rebuild the engine")
+        batch = args.batch_size[0] if args.batch_size else runner.max_batch_size
+        for width in batch_widths(sequence, lengths, args.sort_by_length):
+            runner.profile_for(batch, width)  # a batch the engine cannot run fails here, before any work
+    else:
+        lengths = tuple(sorted(args.sequence_length or [384]))
+        sequence = lengths[-1]
+        batch = args.batch_size[0] if args.batch_size else 128
+    return SquadRun(args.squad, args.vocab_file, batch, sequence, lengths,
+                    args.jobs or available_jobs(), args.sort_by_length)
+
+
+def available_jobs():
+    from helpers.answering import available_cores
+    return available_cores()
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("-e", "--engine", required=True, help="engine built by builder.py")
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("-e", "--engine", help="engine built by builder.py (required unless --squad --stand-in)")
     p.add_argument("-b", "--batch-size", type=int, action="append",
                    help="batch size; repeatable (default: the largest batch of each profile)")
     p.add_argument("-s", "--sequence-length", type=int, action="append",
@@ -146,12 +286,54 @@ def parse_args(argv=None):
     p.add_argument("--layer-profile", action="store_true",
                    help="after timing, profile each layer with TensorRT's profiler and print where the time "
                         "goes and in which precision (added to --json)")
+    p.add_argument("--real-lengths", metavar="SQUAD_JSON",
+                   help="masks with the lengths of this SQuAD file's windows (needs -v), not all ones")
+    p.add_argument("--squad", metavar="SQUAD_JSON",
+                   help="time the whole SQuAD pipeline on this file: host alone, engine alone, end to end (needs -v)")
+    p.add_argument("-v", "--vocab-file", help="the model's vocab.txt, for --squad and --real-lengths")
+    p.add_argument("--stand-in", type=float, metavar="MS",
+                   help="with --squad: instead of an engine, a stand-in sleeping MS ms per batch (random logits)")
+    p.add_argument("--jobs", type=int, help="with --squad: worker processes for features and answers "
+                                           "(default: the cores available)")
+    p.add_argument("--sort-by-length", action="store_true",
+                   help="with --squad: run each window on the smallest of the engine's sequence lengths that holds it")
     return p.parse_args(argv)
+
+
+def main_squad(args):
+    if args.stand_in is not None and not args.stand_in >= 0:
+        raise ValueError(f"--stand-in must be 0 or more milliseconds, got {args.stand_in}")
+    if (args.engine is None) == (args.stand_in is None):
+        raise ValueError("--squad needs either an engine (-e) or --stand-in MS, not both")
+    if args.engine:
+        from helpers.engine_runner import EngineRunner
+        runner = EngineRunner(args.engine)
+        model, what = runner, (f"{args.engine}: {runner.info.precision if runner.info else 'unknown'}, TensorRT "
+                               f"{runner.trt.__version__}, {runner.cuda.Device(0).name()}")
+    else:
+        from helpers.stand_in import StandIn
+        runner, model, what = None, StandIn(args.stand_in), f"engine stand-in, {args.stand_in:g} ms per batch"
+    run = squad_run(args, runner)
+    print(what)
+    row = squad_pipeline(model, run)
+    row["model"] = what
+    print_squad_report(row)
+    if args.json:
+        write_json_atomically(args.json, {"squad": row})
+    return 0
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
+        if args.squad:
+            return main_squad(args)
+        if args.stand_in is not None or args.jobs is not None or args.sort_by_length:
+            raise ValueError("--stand-in, --jobs and --sort-by-length go with --squad")
+        if not args.engine:
+            raise ValueError("give an engine with -e (or time the SQuAD pipeline with --squad)")
+        if args.real_lengths and not args.vocab_file:
+            raise ValueError("--real-lengths needs the model's vocabulary: pass its vocab.txt with -v")
         from helpers.engine_runner import EngineRunner
         runner = EngineRunner(args.engine)
         sequences = args.sequence_length or runner.sequence_lengths
@@ -161,9 +343,12 @@ def main(argv=None):
         print(f"{args.engine}: {precision}, TensorRT {runner.trt.__version__}, {gpu}")
         rows = []
         for sequence in sequences:
+            lengths = window_lengths(args.real_lengths, args.vocab_file, sequence) if args.real_lengths else None
             for batch in batches:
                 row = benchmark(runner, batch, sequence, args.iterations, args.warm_up_runs, args.duration,
-                                args.random_seed, args.cuda_graph)
+                                args.random_seed, args.cuda_graph, lengths)
+                if args.real_lengths:
+                    row["real_lengths"] = os.path.basename(args.real_lengths)
                 rows.append(row)
                 print(f"Running {row['iterations']} iterations with Batch Size: {batch}, Sequence Length: {sequence}"
                       f"{' (CUDA graph)' if args.cuda_graph else ''}\n"
@@ -171,6 +356,7 @@ def main(argv=None):
                       f"p90: {row['p90_ms']:.3f} ms\t95th Percentile Time: {row['p95_ms']:.3f} ms\t"
                       f"99th Percentile Time: {row['p99_ms']:.3f} ms\n"
                       f"\tThroughput: {row['throughput_seq_per_s']:.1f} sequences/s\t"
+                      f"{row['real_tokens_per_row']:.1f} real tokens per sequence\t"
                       f"with copies: {row['with_copies_mean_ms']:.3f} ms average, "
                       f"{row['with_copies_p99_ms']:.3f} ms p99")
         report = {"engine": os.path.basename(args.engine), "gpu": gpu, "tensorrt": runner.trt.__version__,

@@ -6,7 +6,6 @@ cut into overlapping windows of at most max_seq_length tokens laid out as
 [CLS] question [SEP] passage-window [SEP]. The model's start/end logits over a window's tokens
 are projected back onto the original words, and from there onto the original characters.
 """
-import collections
 import functools
 import json
 import math
@@ -55,27 +54,46 @@ class SquadExample:
 class SquadFeatures:
     """Model inputs for one window of one example.
 
-    tokens is the unpadded token sequence. token_to_orig_map maps the index of each passage
-    token in `tokens` to the index of the word in example.doc_tokens it came from;
-    token_is_max_context says whether this window is the one where that token has the most
-    context on both sides (answers may only start at such tokens, so overlapping windows do not
-    vote twice). input_ids / input_mask / segment_ids are int32 arrays of length max_seq_length.
+    tokens is the unpadded token sequence: [CLS] question [SEP] passage-window [SEP]. The
+    window's passage tokens are tokens[passage_start:passage_start + len(token_to_word)];
+    token_to_word[j] is the index in example.doc_tokens of the word passage token j came from,
+    and max_context[j] whether this window is the one where that token has the most context on
+    both sides (answers may only start at such tokens, so overlapping windows do not vote twice).
+    input_ids / input_mask / segment_ids are int32 arrays of length max_seq_length.
     """
     example_index: int
     doc_span_index: int
     tokens: list
-    token_to_orig_map: dict
-    token_is_max_context: dict
+    passage_start: int
+    token_to_word: np.ndarray
+    max_context: np.ndarray
     input_ids: np.ndarray
     input_mask: np.ndarray
     segment_ids: np.ndarray
+
+    @property
+    def length(self):
+        """The number of real (unpadded) tokens."""
+        return len(self.tokens)
+
+    @property
+    def token_to_orig_map(self):
+        """{index in tokens: word index in example.doc_tokens}, for the passage tokens."""
+        return {self.passage_start + j: int(word) for j, word in enumerate(self.token_to_word)}
+
+    @property
+    def token_is_max_context(self):
+        """{index in tokens: whether this window gives that passage token its best context}."""
+        return {self.passage_start + j: bool(best) for j, best in enumerate(self.max_context)}
 
 
 @dataclass
 class Prediction:
     """The chosen answer for one example, with the n-best list it was chosen from.
 
-    probability is the softmax of start_logit + end_logit over the n-best entries.
+    probability is the softmax of start_logit + end_logit over the n-best entries. Both
+    probability and nbest are None when the n-best list was not asked for (get_predictions
+    with nbest=False), which spares mapping every candidate back to passage text.
     null_score_diff (SQuAD v2.0 only, else None) is the null score minus the best non-null
     score; the answer is "" when it exceeds the threshold.
     """
@@ -205,18 +223,25 @@ def _make_example(qa, qas_id, doc_tokens, char_to_word_offset, context,
     return example
 
 
+@dataclass(frozen=True)
+class _TokenizedPassage:
+    tokens: tuple        # the passage's WordPiece tokens
+    ids: np.ndarray      # their vocabulary ids, int32
+    token_to_word: np.ndarray  # the doc_tokens index of each token's word, int32
+
+
 @functools.lru_cache(maxsize=8)
 def _tokenize_document(tokenizer, doc_tokens):
     # Consecutive questions usually share a passage: tokenize each passage once.
     token_to_word = []
-    word_to_first_token = []
     all_doc_tokens = []
     for word_index, word in enumerate(doc_tokens):
-        word_to_first_token.append(len(all_doc_tokens))
-        for sub_token in tokenizer.tokenize(word):
-            token_to_word.append(word_index)
-            all_doc_tokens.append(sub_token)
-    return tuple(all_doc_tokens), tuple(token_to_word), tuple(word_to_first_token)
+        sub_tokens = tokenizer.tokenize(word)
+        token_to_word.extend([word_index] * len(sub_tokens))
+        all_doc_tokens.extend(sub_tokens)
+    return _TokenizedPassage(tuple(all_doc_tokens),
+                             np.asarray(tokenizer.convert_tokens_to_ids(all_doc_tokens), np.int32),
+                             np.asarray(token_to_word, np.int32))
 
 
 def _doc_spans(num_doc_tokens, max_tokens_per_span, doc_stride):
@@ -231,29 +256,22 @@ def _doc_spans(num_doc_tokens, max_tokens_per_span, doc_stride):
         start += min(length, doc_stride)
 
 
-def _is_max_context(doc_spans, span_index, position):
-    """Whether span `span_index` gives token `position` its best context.
+def _max_context_spans(doc_spans, num_doc_tokens):
+    """For each passage token, the index of the span that gives it its best context.
 
-    The score is the smaller of the left and right context, plus a small bonus for longer
-    spans; ties go to the earlier span.
+    A span's score for a token is the smaller of its left and right context, plus a small bonus
+    for longer spans; ties go to the earlier span (run_squad.py's _check_is_max_context). Each
+    span only scores its own tokens, so this is linear in the tokens the spans hold.
     """
-    best_score = None
-    best_span_index = None
+    best_score = np.full(num_doc_tokens, -np.inf)
+    best_span = np.full(num_doc_tokens, -1, np.int64)
     for index, (start, length) in enumerate(doc_spans):
-        end = start + length - 1
-        if not start <= position <= end:
-            continue
-        score = min(position - start, end - position) + 0.01 * length
-        if best_score is None or score > best_score:
-            best_score = score
-            best_span_index = index
-    return span_index == best_span_index
-
-
-def _padded_int32(values, length):
-    array = np.zeros(length, dtype=np.int32)
-    array[:len(values)] = values
-    return array
+        positions = np.arange(start, start + length)
+        score = np.minimum(positions - start, start + length - 1 - positions) + 0.01 * length
+        better = score > best_score[start:start + length]
+        best_score[start:start + length][better] = score[better]
+        best_span[start:start + length][better] = index
+    return best_span
 
 
 def convert_example_to_features(example, tokenizer, max_seq_length, doc_stride,
@@ -264,7 +282,7 @@ def convert_example_to_features(example, tokenizer, max_seq_length, doc_stride,
     tokens, as BERT's run_squad.py does (the model was fine-tuned that way); a
     QuestionTruncatedWarning naming the question id and both lengths says so. A max_seq_length
     too small for the question, the three special tokens and one passage token raises
-    FeatureError.
+    FeatureError. The work is linear in the passage's tokens, however long it is.
     """
     if max_query_length < 1 or doc_stride < 1:
         raise FeatureError(f"max_query_length ({max_query_length}) and doc_stride "
@@ -282,35 +300,40 @@ def convert_example_to_features(example, tokenizer, max_seq_length, doc_stride,
             f"max_seq_length {max_seq_length} leaves no room for the passage of question "
             f"{example.qas_id} ({len(query_tokens)} question tokens + 3 special tokens); use "
             f"max_seq_length >= {len(query_tokens) + 4} or a smaller max_query_length")
-    all_doc_tokens, token_to_word, _ = _tokenize_document(tokenizer, tuple(example.doc_tokens))
-    if not all_doc_tokens:
+    passage = _tokenize_document(tokenizer, tuple(example.doc_tokens))
+    if not passage.tokens:
         raise FeatureError(f"the passage of question {example.qas_id} has no tokens after "
                            f"cleaning; give it some text")
 
-    doc_spans = _doc_spans(len(all_doc_tokens), max_tokens_per_span, doc_stride)
+    doc_spans = _doc_spans(len(passage.tokens), max_tokens_per_span, doc_stride)
+    best_span = _max_context_spans(doc_spans, len(passage.tokens))
+    head = ["[CLS]", *query_tokens, "[SEP]"]
+    head_ids = tokenizer.convert_tokens_to_ids(head)
+    sep_id = head_ids[-1]
+    passage_start = len(head)
     features = []
     for span_index, (span_start, span_length) in enumerate(doc_spans):
-        tokens = ["[CLS]", *query_tokens, "[SEP]"]
-        segment_ids = [0] * len(tokens)
-        token_to_orig_map = {}
-        token_is_max_context = {}
-        for doc_position in range(span_start, span_start + span_length):
-            token_to_orig_map[len(tokens)] = token_to_word[doc_position]
-            token_is_max_context[len(tokens)] = _is_max_context(doc_spans, span_index,
-                                                                doc_position)
-            tokens.append(all_doc_tokens[doc_position])
-        tokens.append("[SEP]")
-        segment_ids += [1] * (len(tokens) - len(segment_ids))
-        input_ids = tokenizer.convert_tokens_to_ids(tokens)
+        span_end = span_start + span_length
+        tokens = [*head, *passage.tokens[span_start:span_end], "[SEP]"]
+        length = len(tokens)
+        input_ids = np.zeros(max_seq_length, np.int32)
+        input_ids[:passage_start] = head_ids
+        input_ids[passage_start:length - 1] = passage.ids[span_start:span_end]
+        input_ids[length - 1] = sep_id
+        input_mask = np.zeros(max_seq_length, np.int32)
+        input_mask[:length] = 1
+        segment_ids = np.zeros(max_seq_length, np.int32)
+        segment_ids[passage_start:length] = 1
         features.append(SquadFeatures(
             example_index=example_index,
             doc_span_index=span_index,
             tokens=tokens,
-            token_to_orig_map=token_to_orig_map,
-            token_is_max_context=token_is_max_context,
-            input_ids=_padded_int32(input_ids, max_seq_length),
-            input_mask=_padded_int32([1] * len(input_ids), max_seq_length),
-            segment_ids=_padded_int32(segment_ids, max_seq_length)))
+            passage_start=passage_start,
+            token_to_word=passage.token_to_word[span_start:span_end],
+            max_context=best_span[span_start:span_end] == span_index,
+            input_ids=input_ids,
+            input_mask=input_mask,
+            segment_ids=segment_ids))
     return features
 
 
@@ -336,6 +359,11 @@ def get_final_text(pred_text, orig_text, do_lower_case):
     character, orig_text is returned whole.
     """
     tok_text = " ".join(BasicTokenizer(do_lower_case=do_lower_case).tokenize(orig_text))
+    return _aligned_text(pred_text, orig_text, tok_text)
+
+
+def _aligned_text(pred_text, orig_text, tok_text):
+    """get_final_text, given tok_text, the basic tokenization of orig_text joined by spaces."""
     start_position = tok_text.find(pred_text)
     if start_position == -1:
         return orig_text
@@ -367,108 +395,187 @@ def compute_softmax(scores):
 
 def _best_indexes(logits, n_best_size):
     # A stable sort keeps the lower index first among equal logits, as run_squad.py does.
-    return np.argsort(-np.asarray(logits, dtype=np.float64), kind="stable")[:n_best_size].tolist()
+    return np.argsort(-logits, kind="stable")[:n_best_size]
 
 
-_Candidate = collections.namedtuple(
-    "_Candidate", ["feature_index", "start_index", "end_index", "start_logit", "end_logit"])
+class _SpanTexts:
+    """The answer text of candidate spans of one example, each passage word basic-tokenized once.
+
+    Basic tokenization works word by word (it splits on whitespace first), so the tokenization
+    of a span of words is the words' tokenizations one after another, and get_final_text's
+    re-tokenization of the span can reuse them.
+    """
+
+    def __init__(self, example, do_lower_case):
+        self.example = example
+        self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
+        self.word_tokens = {}
+
+    def _basic_tokens(self, word_index):
+        if word_index not in self.word_tokens:
+            self.word_tokens[word_index] = self.basic_tokenizer.tokenize(
+                self.example.doc_tokens[word_index])
+        return self.word_tokens[word_index]
+
+    def __call__(self, feature, start_index, end_index):
+        tok_text = " ".join(feature.tokens[start_index:end_index + 1])
+        pred_text = " ".join(tok_text.replace(" ##", "").replace("##", "").split())
+        first_word = int(feature.token_to_word[start_index - feature.passage_start])
+        last_word = int(feature.token_to_word[end_index - feature.passage_start])
+        orig_text = " ".join(self.example.doc_tokens[first_word:last_word + 1])
+        basic_text = " ".join(token for word in range(first_word, last_word + 1)
+                              for token in self._basic_tokens(word))
+        return _aligned_text(pred_text, orig_text, basic_text)
 
 
-def _candidate_text(example, feature, candidate, do_lower_case):
-    tok_text = " ".join(feature.tokens[candidate.start_index:candidate.end_index + 1])
-    tok_text = " ".join(tok_text.replace(" ##", "").replace("##", "").split())
-    first_word = feature.token_to_orig_map[candidate.start_index]
-    last_word = feature.token_to_orig_map[candidate.end_index]
-    orig_text = " ".join(example.doc_tokens[first_word:last_word + 1])
-    return get_final_text(tok_text, orig_text, do_lower_case)
+class NonFiniteLogitsError(BertTrtError, ValueError):
+    """The model gave NaN or infinite logits: its weights, engine or precision are broken."""
+
+
+def _scored_spans(features, results, n_best_size, max_answer_length):
+    """Every candidate span of every feature, in run_squad.py's order, with its logits.
+
+    In each feature the n_best_size highest start and end logits are paired (start rank, then
+    end rank, as run_squad.py's two loops); a pair counts when both ends are passage tokens, the
+    start has its maximum context in this feature, and the span is 0 to max_answer_length - 1
+    tokens long. Returns (feature index, start index, end index, start logit, end logit) arrays.
+    """
+    columns = [[] for _ in range(5)]
+    for feature_index, (feature, (start_logits, end_logits)) in enumerate(zip(features, results)):
+        start_indexes = _best_indexes(start_logits, n_best_size)
+        end_indexes = _best_indexes(end_logits, n_best_size)
+        first, count = feature.passage_start, len(feature.token_to_word)
+        start_ok = (start_indexes >= first) & (start_indexes < first + count)
+        start_ok[start_ok] = feature.max_context[start_indexes[start_ok] - first]
+        end_ok = (end_indexes >= first) & (end_indexes < first + count)
+        span = end_indexes[None, :] - start_indexes[:, None]
+        ok = start_ok[:, None] & end_ok[None, :] & (span >= 0) & (span < max_answer_length)
+        start_rank, end_rank = np.nonzero(ok)  # row-major: the order of run_squad.py's loops
+        starts, ends = start_indexes[start_rank], end_indexes[end_rank]
+        columns[0].append(np.full(len(starts), feature_index))
+        columns[1].append(starts)
+        columns[2].append(ends)
+        columns[3].append(start_logits[starts])
+        columns[4].append(end_logits[ends])
+    return [np.concatenate(column) for column in columns]
 
 
 def get_predictions(example, features, results, n_best_size, max_answer_length,
                     do_lower_case=True, version_2_with_negative=False,
-                    null_score_diff_threshold=0.0):
+                    null_score_diff_threshold=0.0, nbest=True):
     """Choose the answer to `example` from the model's logits over its features.
 
     results[i] is (start_logits, end_logits) for features[i], each of length max_seq_length.
     In every feature the n_best_size highest start and end logits are paired; a pair counts
     when both ends are passage tokens, the start has its maximum context in this feature, and
     the span is at most max_answer_length tokens. Candidates from all features are ranked by
-    start_logit + end_logit and mapped to text; repeated texts are kept once. For SQuAD v2.0
-    the null answer ([CLS], index 0) of the feature with the smallest null score competes too,
-    and the answer is "" when null score minus best non-null score > null_score_diff_threshold.
+    start_logit + end_logit (ties: the earlier candidate) and mapped to text; repeated texts
+    are kept once. For SQuAD v2.0 the null answer ([CLS], index 0) of the feature with the
+    smallest null score competes too, and the answer is "" when null score minus best non-null
+    score > null_score_diff_threshold. This is run_squad.py's rule, answer for answer.
+
+    With nbest=False only the candidates the answer depends on are mapped to text (one for
+    SQuAD v1.1), and the Prediction's nbest and probability are None. NaN or infinite logits
+    raise NonFiniteLogitsError.
     """
     if not features or len(features) != len(results):
         raise ValueError(f"question {example.qas_id}: got {len(features)} features and "
                          f"{len(results)} results; need one result per feature, at least one")
-    candidates = []
-    null_score = None
-    null_start_logit = null_end_logit = 0.0
-    null_feature_index = 0
-    for feature_index, (feature, (start_logits, end_logits)) in enumerate(zip(features, results)):
-        start_logits = np.asarray(start_logits, dtype=np.float64).tolist()
-        end_logits = np.asarray(end_logits, dtype=np.float64).tolist()
-        if version_2_with_negative:
-            feature_null_score = start_logits[0] + end_logits[0]
-            if null_score is None or feature_null_score < null_score:
-                null_score = feature_null_score
-                null_feature_index = feature_index
-                null_start_logit, null_end_logit = start_logits[0], end_logits[0]
-        end_indexes = _best_indexes(end_logits, n_best_size)
-        for start_index in _best_indexes(start_logits, n_best_size):
-            if start_index not in feature.token_to_orig_map:
-                continue
-            if not feature.token_is_max_context.get(start_index, False):
-                continue
-            for end_index in end_indexes:
-                if end_index not in feature.token_to_orig_map:
-                    continue
-                if not 0 <= end_index - start_index < max_answer_length:
-                    continue
-                candidates.append(_Candidate(feature_index, start_index, end_index,
-                                             start_logits[start_index], end_logits[end_index]))
+    results = [(np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64))
+               for start, end in results]
+    for start_logits, end_logits in results:
+        if not (np.isfinite(start_logits).all() and np.isfinite(end_logits).all()):
+            raise NonFiniteLogitsError(
+                f"the model gave NaN or infinite logits for question {example.qas_id}; check "
+                f"the weights (helpers.weights refuses non-finite ones) and the engine's precision")
+    feature_ids, start_ids, end_ids, start_values, end_values = _scored_spans(
+        features, results, n_best_size, max_answer_length)
+    null_score = null_start_logit = null_end_logit = None
     if version_2_with_negative:
-        candidates.append(_Candidate(null_feature_index, 0, 0, null_start_logit, null_end_logit))
-    candidates.sort(key=lambda candidate: candidate.start_logit + candidate.end_logit,
-                    reverse=True)
+        null_scores = [start[0] + end[0] for start, end in results]
+        null_feature = int(np.argmin(null_scores))  # the first of equal minima, as run_squad.py
+        null_score = null_scores[null_feature]
+        null_start_logit = float(results[null_feature][0][0])
+        null_end_logit = float(results[null_feature][1][0])
+        # The null candidate comes after every span, so it loses ties to them.
+        feature_ids = np.append(feature_ids, null_feature)
+        start_ids = np.append(start_ids, 0)
+        end_ids = np.append(end_ids, 0)
+        start_values = np.append(start_values, null_start_logit)
+        end_values = np.append(end_values, null_end_logit)
+    order = np.argsort(-(start_values + end_values), kind="stable")
+    span_text = _SpanTexts(example, do_lower_case)
 
-    nbest = []
-    seen_texts = set()
-    for candidate in candidates:
-        if len(nbest) >= n_best_size:
-            break
-        if candidate.start_index > 0:
-            text = _candidate_text(example, features[candidate.feature_index], candidate,
-                                   do_lower_case)
-        else:
-            text = ""
-        if text in seen_texts:
-            continue
-        seen_texts.add(text)
-        nbest.append({"text": text, "start_logit": candidate.start_logit,
-                      "end_logit": candidate.end_logit})
-    if version_2_with_negative and "" not in seen_texts:
-        nbest.append({"text": "", "start_logit": null_start_logit, "end_logit": null_end_logit})
+    def ranked_entries():
+        """n-best entries, best first: distinct texts, at most n_best_size of them."""
+        seen_texts = set()
+        for candidate in order:
+            if len(seen_texts) >= n_best_size:
+                return
+            start_index = int(start_ids[candidate])
+            text = (span_text(features[feature_ids[candidate]], start_index, int(end_ids[candidate]))
+                    if start_index > 0 else "")
+            if text in seen_texts:
+                continue
+            seen_texts.add(text)
+            yield {"text": text, "start_logit": float(start_values[candidate]),
+                   "end_logit": float(end_values[candidate])}
+
     if not nbest:
+        return _answer_only(ranked_entries(), version_2_with_negative, null_score,
+                            null_start_logit, null_end_logit, null_score_diff_threshold)
+
+    entries = list(ranked_entries())
+    if version_2_with_negative and all(entry["text"] for entry in entries):
+        entries.append({"text": "", "start_logit": null_start_logit, "end_logit": null_end_logit})
+    if not entries:
         # No valid span at all (e.g. every logit points at the question): say so in the text
         # rather than fail, as run_squad.py does.
-        nbest.append({"text": "empty", "start_logit": 0.0, "end_logit": 0.0})
+        entries.append({"text": "empty", "start_logit": 0.0, "end_logit": 0.0})
 
     probabilities = compute_softmax([entry["start_logit"] + entry["end_logit"]
-                                     for entry in nbest])
-    nbest = [{"text": entry["text"], "probability": probability,
-              "start_logit": entry["start_logit"], "end_logit": entry["end_logit"]}
-             for entry, probability in zip(nbest, probabilities)]
+                                     for entry in entries])
+    entries = [{"text": entry["text"], "probability": probability,
+                "start_logit": entry["start_logit"], "end_logit": entry["end_logit"]}
+               for entry, probability in zip(entries, probabilities)]
 
     if not version_2_with_negative:
-        return _prediction_from_entry(nbest[0], nbest)
-    best_non_null = next((entry for entry in nbest if entry["text"]), None)
+        return _prediction_from_entry(entries[0], entries)
+    best_non_null = next((entry for entry in entries if entry["text"]), None)
+    null_entry = next(entry for entry in entries if not entry["text"])
     if best_non_null is None:
-        null_entry = next(entry for entry in nbest if not entry["text"])
-        return _prediction_from_entry(null_entry, nbest, null_score_diff=math.inf)
-    score_diff = null_score - best_non_null["start_logit"] - best_non_null["end_logit"]
+        return _prediction_from_entry(null_entry, entries, null_score_diff=math.inf)
+    score_diff = float(null_score - best_non_null["start_logit"] - best_non_null["end_logit"])
     if score_diff > null_score_diff_threshold:
-        null_entry = next(entry for entry in nbest if not entry["text"])
-        return _prediction_from_entry(null_entry, nbest, null_score_diff=score_diff)
-    return _prediction_from_entry(best_non_null, nbest, null_score_diff=score_diff)
+        return _prediction_from_entry(null_entry, entries, null_score_diff=score_diff)
+    return _prediction_from_entry(best_non_null, entries, null_score_diff=score_diff)
+
+
+def _answer_only(entries, version_2_with_negative, null_score, null_start_logit, null_end_logit,
+                 null_score_diff_threshold):
+    """get_predictions' answer, reading only as many n-best entries as it depends on."""
+    if not version_2_with_negative:
+        best = next(entries, {"text": "empty", "start_logit": 0.0, "end_logit": 0.0})
+        return _prediction_from_entry(dict(best, probability=None), None)
+    null_entry = best_non_null = None
+    for entry in entries:
+        if entry["text"]:
+            best_non_null = entry
+            break
+        null_entry = null_entry or entry
+    if best_non_null is None:
+        score_diff = math.inf
+    else:
+        score_diff = null_score - best_non_null["start_logit"] - best_non_null["end_logit"]
+        if score_diff <= null_score_diff_threshold:
+            return _prediction_from_entry(dict(best_non_null, probability=None), None,
+                                          null_score_diff=float(score_diff))
+    # The null answer wins: its entry is the first n-best entry without text.
+    null_entry = null_entry or next((entry for entry in entries if not entry["text"]), None)
+    null_entry = null_entry or {"text": "", "start_logit": null_start_logit,
+                                "end_logit": null_end_logit}
+    return _prediction_from_entry(dict(null_entry, probability=None), None,
+                                  null_score_diff=float(score_diff))
 
 
 def _prediction_from_entry(entry, nbest, null_score_diff=None):

@@ -3,11 +3,18 @@
 An EngineRunner deserializes an engine, checks it against the running TensorRT, and runs
 batches of (input_ids, segment_ids, input_mask) through the optimization profile that fits
 them: page-locked host buffers, device buffers, asynchronous copies and execute_async_v3 on
-one CUDA stream, with tensors addressed by name. Engines built with --varseqlen take the same
+a CUDA stream, with tensors addressed by name. Engines built with --varseqlen take the same
 batches: the runner packs their tokens and unpacks the logits.
+
+Besides the synchronous call, submit() launches a batch and returns at once, with a handle whose
+result() waits for its logits. The runner has `in_flight` slots, each a stream with its own
+execution contexts and buffers, used in turn: a batch is staged and launched on one slot while
+the previous ones still run on the others.
 """
 import atexit
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,9 +76,10 @@ class Profile:
 
 
 class ProfileBinding:
-    """An execution context bound to one profile, with buffers for its largest shapes."""
+    """An execution context bound to one profile, with `slots` sets of buffers for its largest
+    shapes: a batch can be staged in one set while the context runs on another (use())."""
 
-    def __init__(self, trt, cuda, engine, profile, stream):
+    def __init__(self, trt, cuda, engine, profile, stream, slots=1):
         self.profile = profile
         self.stream = stream
         self.cuda = cuda
@@ -84,14 +92,29 @@ class ProfileBinding:
         self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         for name, shape in self.input_shapes(profile.max_batch, profile.max_sequence).items():
             self.context.set_input_shape(name, shape)
-        self.host, self.device = {}, {}
-        for name in names:
-            shape = tuple(self.context.get_tensor_shape(name))
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-            self.host[name] = cuda.pagelocked_empty(shape, dtype)
-            self.device[name] = cuda.mem_alloc(max(self.host[name].nbytes, 1))
-            self.context.set_tensor_address(name, int(self.device[name]))
+        self.slot_host, self.slot_device = [], []
+        for _ in range(slots):
+            host, device = {}, {}
+            for name in names:
+                shape = tuple(self.context.get_tensor_shape(name))
+                dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+                try:
+                    host[name] = cuda.pagelocked_empty(shape, dtype)
+                    device[name] = cuda.mem_alloc(max(host[name].nbytes, 1))
+                except cuda.MemoryError:
+                    raise TensorRTError(
+                        f"not enough memory for the buffers of {profile} ({name}); lower the batch size "
+                        f"(-b) or the sequence length (-s), or rebuild the engine for smaller ones") from None
+            self.slot_host.append(host)
+            self.slot_device.append(device)
+        self.use(0, stream)
         self.shape = (profile.max_batch, profile.max_sequence)
+
+    def use(self, slot, stream):
+        """Stage, copy and run the next batch in the buffers of `slot`, on `stream`."""
+        self.host, self.device, self.stream = self.slot_host[slot], self.slot_device[slot], stream
+        for name, buffer in self.device.items():
+            self.context.set_tensor_address(name, int(buffer))
 
     def input_shapes(self, batch, sequence):
         return input_shapes(batch, sequence)
@@ -130,7 +153,13 @@ class ProfileBinding:
 
     def logits(self, name):
         """The start and end logits of the staged batch, (batch, sequence, 2)."""
-        return self._view(name).reshape(self.shape + (2,))
+        return self.logits_reader(name)()
+
+    def logits_reader(self, name):
+        """A function giving the staged batch's logits once they are copied back, whatever is
+        staged in the meantime."""
+        view, shape = self._view(name), self.shape
+        return lambda: view.reshape(shape + (2,))
 
 
 class PackedBinding(ProfileBinding):
@@ -155,14 +184,34 @@ class PackedBinding(ProfileBinding):
         self._view("segment_ids")[...] = segment_ids
         self._view("cu_seqlens")[...] = self.cu_seqlens
 
-    def logits(self, name):
-        return unpack_logits(self._view(name).reshape(-1, 2), self.cu_seqlens, self.shape[1])
+    def logits_reader(self, name):
+        view, cu_seqlens, sequence = self._view(name), self.cu_seqlens, self.shape[1]
+        return lambda: unpack_logits(view.reshape(-1, 2), cu_seqlens, sequence)
+
+
+class Launch:
+    """A batch launched by EngineRunner.submit(); result() waits for its logits (once)."""
+
+    def __init__(self, done, read_logits):
+        self.done, self.read_logits = done, read_logits
+        self.lock = threading.Lock()
+        self.logits = None
+
+    def result(self):
+        """(start_logits, end_logits), float32 [batch, sequence] each."""
+        with self.lock:
+            if self.logits is None:
+                self.done.synchronize()  # pycuda lets other threads run while it waits
+                logits = self.read_logits()
+                self.logits = logits[..., 0].copy(), logits[..., 1].copy()
+                self.read_logits = None
+        return self.logits
 
 
 class EngineRunner:
     """Runs a BERT-QA engine: `start, end = runner(input_ids, segment_ids, input_mask)`."""
 
-    def __init__(self, engine_path, verbose=False):
+    def __init__(self, engine_path, verbose=False, in_flight=2):
         engine_path = os.fspath(engine_path)
         if not os.path.isfile(engine_path):
             raise TensorRTError(f"engine file not found: {engine_path}; build one with builder.py")
@@ -188,13 +237,19 @@ class EngineRunner:
         self.output_name = next(n for n in self._tensor_names()
                                 if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         self.profiles = [self._read_profile(i) for i in range(self.engine.num_optimization_profiles)]
-        self.stream = self.cuda.Stream()
+        self.cuda_context = self.cuda.Context.get_current()
+        self.in_flight = max(int(in_flight), 1)
+        self._streams = [self.cuda.Stream() for _ in range(self.in_flight)]
+        self.stream = self._streams[0]  # the synchronous path's (and perf.py's) stream
         self._bindings = {}
+        self._pending = [None] * self.in_flight
+        self._next_slot = 0
+        self._last_run = None  # the event after the latest launch's execution
         atexit.register(self.close)  # before pycuda's own exit handler drops the CUDA context
 
     def close(self):
         """Free contexts, engine and runtime in that order (TensorRT crashes on another order)."""
-        for binding in self._bindings.values():
+        for binding in getattr(self, "_bindings", {}).values():
             binding.context = None
         self._bindings = {}
         self.engine = None
@@ -229,25 +284,59 @@ class EngineRunner:
         return min(fitting, key=lambda p: (p.max_batch, p.max_sequence))
 
     def binding(self, batch, sequence):
-        """The context and buffers for (batch, sequence), created on first use."""
+        """The context and buffers for (batch, sequence), created on first use.
+
+        One context per profile: TensorRT 8.6 lets only one context at a time hold a profile.
+        """
         profile = self.profile_for(batch, sequence)
         if profile.index not in self._bindings:
             kind = PackedBinding if self.packed else ProfileBinding
-            self._bindings[profile.index] = kind(self.trt, self.cuda, self.engine, profile, self.stream)
+            self._bindings[profile.index] = kind(self.trt, self.cuda, self.engine, profile, self.stream,
+                                                 self.in_flight)
         b = self._bindings[profile.index]
         b.set_shape(batch, sequence)
         return b
 
-    def __call__(self, input_ids, segment_ids, input_mask):
-        """Start and end logits, float32 [batch, sequence] each."""
+    @contextlib.contextmanager
+    def thread_scope(self):
+        """Make the runner's CUDA context current in a thread other than the one that made it."""
+        self.cuda_context.push()
+        try:
+            yield
+        finally:
+            self.cuda.Context.pop()
+
+    def submit(self, input_ids, segment_ids, input_mask):
+        """Stage and launch a batch on the next slot; returns its Launch at once.
+
+        Each slot has its own stream and buffers; the slot's previous batch is waited for first,
+        since its buffers are reused. Copies of one slot overlap the run of another, but runs
+        follow each other (an event orders each after the one before): contexts of one engine
+        share nothing, but one profile's context must not run twice at once.
+        """
         arrays = [np.ascontiguousarray(a, np.int32) for a in (input_ids, segment_ids, input_mask)]
         if arrays[0].ndim != 2 or any(a.shape != arrays[0].shape for a in arrays):
             raise ValueError("input_ids, segment_ids and input_mask must be [batch, sequence] arrays of one shape")
+        slot = self._next_slot
+        self._next_slot = (slot + 1) % self.in_flight
+        if self._pending[slot] is not None:
+            self._pending[slot].result()
+        stream = self._streams[slot]
         b = self.binding(*arrays[0].shape)
+        b.use(slot, stream)
         b.stage_inputs(arrays)
         b.copy_inputs_async()
+        if self._last_run is not None:
+            stream.wait_for_event(self._last_run)
         b.execute_async()
+        self._last_run = self.cuda.Event()
+        self._last_run.record(stream)
         b.copy_outputs_async()
-        self.stream.synchronize()
-        logits = b.logits(self.output_name)
-        return logits[..., 0].copy(), logits[..., 1].copy()
+        done = self.cuda.Event()
+        done.record(stream)
+        self._pending[slot] = Launch(done, b.logits_reader(self.output_name))
+        return self._pending[slot]
+
+    def __call__(self, input_ids, segment_ids, input_mask):
+        """Start and end logits, float32 [batch, sequence] each."""
+        return self.submit(input_ids, segment_ids, input_mask).result()

@@ -1,4 +1,6 @@
 """The engine runner's choice of optimization profile, on the CPU (tests/test_gpu.py runs it for real)."""
+import types
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,146 @@ def test_packed_engine_profiles_serve_up_to_b_sequences_of_up_to_s_tokens():
     assert runner.profile_for(3, 200) == profile
     with pytest.raises(TensorRTError, match="outside the engine's profiles"):
         runner.profile_for(9, 384)
+
+
+# ---------------------------------------------------------------- submit(), with TensorRT and pycuda faked
+# The fakes run each call at once and keep "device" memory in numpy arrays by address: enough to check
+# that batches in flight on two slots never share buffers and that every Launch gets its own logits.
+
+class FakeCuda:
+    class MemoryError(Exception):
+        pass
+
+    class Stream:
+        def __init__(self):
+            self.handle, self.waits = id(self), []
+
+        def wait_for_event(self, event):
+            self.waits.append(event)
+
+    class Event:
+        def record(self, stream):
+            self.stream = stream
+
+        def synchronize(self):
+            pass
+
+    class Context:
+        stack = []
+
+        @staticmethod
+        def get_current():
+            return FakeCuda.Context()
+
+        def push(self):
+            FakeCuda.Context.stack.append(self)
+
+        @staticmethod
+        def pop():
+            FakeCuda.Context.stack.pop()
+
+    memory = {}
+
+    @staticmethod
+    def pagelocked_empty(shape, dtype):
+        return np.zeros(shape, dtype)
+
+    @classmethod
+    def mem_alloc(cls, nbytes):
+        buffer = np.zeros(nbytes, np.uint8)
+        cls.memory[buffer.ctypes.data] = buffer
+        return buffer.ctypes.data
+
+    @classmethod
+    def memcpy_htod_async(cls, address, host, stream):
+        cls.memory[address][:host.nbytes] = np.frombuffer(np.ascontiguousarray(host).tobytes(), np.uint8)
+
+    @classmethod
+    def memcpy_dtoh_async(cls, host, address, stream):
+        host[...] = np.frombuffer(cls.memory[address][:host.nbytes].tobytes(), host.dtype).reshape(host.shape)
+
+
+class FakeTensorRT:
+    __version__ = "fake"
+
+    class TensorIOMode:
+        INPUT, OUTPUT = "input", "output"
+
+    @staticmethod
+    def nptype(dtype):
+        return dtype
+
+
+class FakeContext:
+    def __init__(self, engine):
+        self.engine, self.shapes, self.addresses = engine, {}, {}
+
+    def set_optimization_profile_async(self, index, stream):
+        self.profile = index
+
+    def set_input_shape(self, name, shape):
+        self.shapes[name] = tuple(shape)
+
+    def get_tensor_shape(self, name):
+        if name == "logits":
+            batch, sequence = self.shapes["input_ids"]
+            return (batch, sequence, 2)
+        return self.shapes[name]
+
+    def set_tensor_address(self, name, address):
+        self.addresses[name] = address
+
+    def _tensor(self, name, dtype):
+        shape = self.get_tensor_shape(name)
+        return FakeCuda.memory[self.addresses[name]][:int(np.prod(shape)) * 4].view(dtype).reshape(shape)
+
+    def execute_async_v3(self, stream_handle):
+        ids = self._tensor("input_ids", np.int32).astype(np.float32)
+        segments = self._tensor("segment_ids", np.int32)
+        logits = self._tensor("logits", np.float32)
+        logits[..., 0], logits[..., 1] = ids * 0.5 + segments, -ids
+        return True
+
+
+class FakeEngine:
+    names = ("input_ids", "segment_ids", "input_mask", "logits")
+    num_io_tensors = 4
+    num_optimization_profiles = 1
+
+    def get_tensor_name(self, index):
+        return self.names[index]
+
+    def get_tensor_mode(self, name):
+        return FakeTensorRT.TensorIOMode.OUTPUT if name == "logits" else FakeTensorRT.TensorIOMode.INPUT
+
+    def get_tensor_dtype(self, name):
+        return np.float32 if name == "logits" else np.int32
+
+    def get_tensor_profile_shape(self, name, index):
+        return (1, 16), (8, 16), (8, 16)
+
+    def create_execution_context(self):
+        return FakeContext(self)
+
+
+def test_batches_in_flight_keep_their_own_buffers_and_logits(monkeypatch, tmp_path):
+    import helpers.engine_runner as engine_runner
+    monkeypatch.setattr(engine_runner, "import_tensorrt", lambda: FakeTensorRT)
+    monkeypatch.setattr(engine_runner, "import_pycuda", lambda: FakeCuda)
+    monkeypatch.setattr(engine_runner, "make_logger", lambda trt, verbose: None)
+    FakeTensorRT.Runtime = lambda logger: types.SimpleNamespace(deserialize_cuda_engine=lambda data: FakeEngine())
+    path = tmp_path / "fake.engine"
+    path.write_bytes(b"fake")
+    runner = EngineRunner(path, in_flight=2)
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, 1000, (b, 16)).astype(np.int32), rng.integers(0, 2, (b, 16)).astype(np.int32),
+                np.ones((b, 16), np.int32)) for b in (8, 3, 8, 1, 5)]
+    with runner.thread_scope():
+        launches = [runner.submit(*batch) for batch in batches]
+        assert FakeCuda.Context.stack  # the runner's context is current in this scope
+    assert not FakeCuda.Context.stack
+    for (ids, segments, _), launch in zip(batches, launches):
+        start, end = launch.result()
+        np.testing.assert_array_equal(start, ids * 0.5 + segments)
+        np.testing.assert_array_equal(end, -ids.astype(np.float32))
+    assert runner(*batches[1])[0].shape == (3, 16)
