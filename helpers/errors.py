@@ -38,3 +38,23 @@ def run_main(prog, main, argv=None):
         status = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `| head`
     sys.exit(status)
 
+
+
+class OptionError(BertTrtError, ValueError):
+    """A command-line option out of its range, or one that contradicts another."""
+
+
+def check_range(flag, value, minimum=None, maximum=None):
+    """Raise OptionError unless the number given to `flag` is finite and within [minimum, maximum].
+
+    Given means given: 0 is checked like any other value, never taken for "not set"; None (the
+    option left out) passes.
+    """
+    if value is None:
+        return
+    if value != value or value in (float("inf"), float("-inf")):
+        raise OptionError(f"{flag} must be a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise OptionError(f"{flag} must be {minimum} or more, got {value}")
+    if maximum is not None and value > maximum:
+        raise OptionError(f"{flag} must be {maximum} or less, got {value}")

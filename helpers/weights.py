@@ -355,6 +355,9 @@ def load_tf_checkpoint(ckpt_prefix, config: BertConfig) -> dict:
     prefix = tf_checkpoint_prefix(ckpt_prefix)
     # TensorFlow's C++ start-up messages would drown the one line this tool prints.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN only speeds up TF's own compute, which reading a checkpoint does none of; left on, it
+    # announces itself on stderr before TF_CPP_MIN_LOG_LEVEL applies.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
         import tensorflow as tf
     except ImportError:
