@@ -28,8 +28,8 @@ import time
 import numpy as np
 
 from helpers.calibrator import make_calibrator, with_scales_from
-from helpers.errors import BertTrtError
-from helpers.files import write_atomically
+from helpers.errors import BertTrtError, run_main
+from helpers.files import check_writable, write_atomically
 from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, build_failure,
                                 import_pycuda, import_tensorrt, input_shapes, make_build_logger)
 from helpers.weights import check_vocab, load_weights, save_weights
@@ -740,6 +740,9 @@ def check_arguments(args, config):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        for path, what in ((args.output, "output file"), (args.timing_cache, "--timing-cache file")):
+            if path:  # before minutes of loading and building
+                check_writable(path, what)
         config_path = None
         if args.config_dir:
             config_path = next((os.path.join(args.config_dir, n) for n in ("bert_config.json", "config.json")
@@ -784,4 +787,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("builder.py", main)

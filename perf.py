@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from helpers.files import write_json_atomically
+from helpers.files import check_writable, write_json_atomically
 from helpers.layer_profile import engine_layer_name, inspected_precisions, make_profiler, summarize_parts, time_by
-from helpers.errors import BertTrtError
+from helpers.errors import BertTrtError, check_range, run_main
 from helpers.trt_common import TensorRTError
 
 
@@ -149,9 +149,24 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def check_options(args):
+    """Every number as given: 0 is checked like any other value, never taken for "not set"."""
+    for value in args.batch_size or []:
+        check_range("-b/--batch-size", value, minimum=1)
+    for value in args.sequence_length or []:
+        check_range("-s/--sequence-length", value, minimum=1)
+    check_range("-i/--iterations", args.iterations, minimum=1)
+    check_range("-w/--warm-up-runs", args.warm_up_runs, minimum=0)
+    check_range("-r/--random-seed", args.random_seed, minimum=0)
+    check_range("-d/--duration", args.duration, minimum=0)
+    if args.json:
+        check_writable(args.json, "--json file")
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_options(args)
         from helpers.engine_runner import EngineRunner
         runner = EngineRunner(args.engine)
         sequences = args.sequence_length or runner.sequence_lengths
@@ -193,4 +208,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("perf.py", main)
