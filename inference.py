@@ -17,7 +17,7 @@ import warnings
 
 from helpers.answering import answer_examples, write_predictions
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
-from helpers.errors import BertTrtError, OptionError, check_range, run_main
+from helpers.errors import BertTrtError, check_range, run_main
 from helpers.files import check_writable
 from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
