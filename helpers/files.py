@@ -6,6 +6,7 @@ file (a FIFO, /dev/stdout, a terminal) cannot be replaced and is written directl
 write names the target file: a missing or read-only folder, a full disk.
 """
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -61,9 +62,11 @@ def check_writable(path, what="output file"):
 
 
 def _failure(path, error):
+    if error.errno == errno.ENOENT:
+        return OutputError(f"cannot write {path}: folder {_real_target(path).parent} does not "
+                           f"exist; create it first")
     reason = error.strerror or str(error)
-    fix = {2: "its folder does not exist; create it first",  # ENOENT
-           28: "free some space or write elsewhere",  # ENOSPC
+    fix = {28: "free some space or write elsewhere",  # ENOSPC
            30: "the file system is read-only; write elsewhere",  # EROFS
            13: "choose another place",  # EACCES
            122: "the disk quota is full; free some space"}.get(error.errno, "check the path")
