@@ -16,6 +16,7 @@ Command line:
 """
 import argparse
 import dataclasses
+import glob
 import json
 import math
 import os
@@ -353,6 +354,7 @@ def load_tf_checkpoint(ckpt_prefix, config: BertConfig) -> dict:
     """Canonical float32 weights from a Google BERT TF checkpoint (prefix, .index/.data file or
     directory). Optimizer slots, global_step, loss scale and the pooler are not read."""
     prefix = tf_checkpoint_prefix(ckpt_prefix)
+    _check_tf_data_files(prefix)
     # TensorFlow's C++ start-up messages would drown the one line this tool prints.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # oneDNN only speeds up TF's own compute, which reading a checkpoint does none of; left on, it
@@ -377,6 +379,21 @@ def load_tf_checkpoint(ckpt_prefix, config: BertConfig) -> dict:
                for name, source in sources.items() if source in available}
     validate(config, weights, sources)
     return weights
+
+
+def _check_tf_data_files(prefix: Path) -> None:
+    """Every .data shard named like prefix.data-0000i-of-0000N is there (TF fails only later,
+    tensor by tensor, when one is missing)."""
+    shards = sorted(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*-of-*"))
+    if not shards:
+        raise WeightsError(f"no {prefix.name}.data-00000-of-00001 beside {prefix}.index; copy or "
+                           f"download the whole checkpoint (its .index and .data files)")
+    count = int(re.search(r"-of-(\d+)$", shards[0].name).group(1))
+    for i in range(count):
+        shard = prefix.with_name(f"{prefix.name}.data-{i:05d}-of-{count:05d}")
+        if not shard.is_file():
+            raise WeightsError(f"the checkpoint {prefix} lacks {shard.name}; copy or download "
+                               f"the whole checkpoint")
 
 
 def _read_tf_tensor(reader, prefix, source):

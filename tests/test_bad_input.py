@@ -33,6 +33,11 @@ def one_line(result, *fragments, status=2):
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+    if os.environ.get("BAD_INPUT_LOG"):  # collects the lines listed in results/bad-input.md
+        with open(os.environ["BAD_INPUT_LOG"], "a", encoding="utf-8") as log:
+            log.write(json.dumps({"test": os.environ.get("PYTEST_CURRENT_TEST", ""),
+                                  "args": [str(a) for a in result.args], "status": status,
+                                  "line": lines[0]}) + "\n")
     return lines[0]
 
 
@@ -175,10 +180,11 @@ def test_corrupt_npz(tmp_path, good_npz, how, message):
     assert not (tmp_path / "out.npz").exists()
 
 
-def test_tf_checkpoint_faults(tmp_path):
+def test_tf_checkpoint_faults(tmp_path, capsys):
     """TF cases in one process (TensorFlow takes seconds to import), through weights.main."""
-    pytest.importorskip("tensorflow")
+    tf = pytest.importorskip("tensorflow")
     from helpers import weights
+    from test_weights import tiny_checkpoint, tiny_weights
     source = require(TF_MODEL)
 
     def copy(name, data_bytes=None, index_bytes=None, with_data=True):
@@ -201,19 +207,26 @@ def test_tf_checkpoint_faults(tmp_path):
         data[len(data) // 2:len(data) // 2 + 64] = b"\xff" * 64
         return bytes(data)
 
+    nan_weights = tiny_weights()
+    nan_weights["layer.1.output.kernel"][3, 2] = np.nan
     cases = [
+        (tiny_checkpoint(tf, tmp_path / "nan", nan_weights),
+         "tensor layer.1.output.kernel (bert/encoder/layer_1/output/dense/kernel) holds 1 non-finite"),
         (copy("short-data", data_bytes=lambda d: d[:len(d) // 3]), "cannot read tensor"),
         (copy("flipped-data", data_bytes=flip), "cannot read tensor"),
-        (copy("no-data", with_data=False), "cannot read TensorFlow checkpoint"),
+        (copy("no-data", with_data=False), "no model.ckpt-4149.data-00000-of-00001 beside"),
         (copy("short-index", index_bytes=lambda i: i[:len(i) // 2]), "cannot read TensorFlow checkpoint"),
         (copy("empty-index", index_bytes=lambda i: b""), "cannot read TensorFlow checkpoint"),
     ]
+    capsys.readouterr()
     for prefix, message in cases:
         status = weights.main(["convert", str(prefix), str(tmp_path / "out.npz")])
-        assert status == 2, prefix
+        stderr = capsys.readouterr().err
+        assert status == 2 and stderr.count("\n") == 1, (prefix, stderr)
+        assert stderr.startswith("python -m helpers.weights: error:") and message in stderr, stderr
         assert not (tmp_path / "out.npz").exists()
     # and one of them through the real command line, for its stderr
-    result = run("-m", "helpers.weights", "convert", cases[0][0], tmp_path / "out.npz")
+    result = run("-m", "helpers.weights", "convert", cases[1][0], tmp_path / "out.npz")
     one_line(result, "cannot read tensor", "model.ckpt-4149", "truncated or corrupt")
 
 
