@@ -183,6 +183,8 @@ def main(argv=None):
         if args.squad_json:
             args.output_prediction_file = args.output_prediction_file or "./predictions.json"
             check_writable(args.output_prediction_file, "prediction file")
+            if os.path.realpath(args.output_prediction_file) == os.path.realpath(args.squad_json):
+                raise ValueError(f"-o {args.output_prediction_file} is the SQuAD file itself; name another file")
             examples = read_squad_examples(args.squad_json, version_2_with_negative=args.version_2_with_negative)
             if not examples:
                 raise ValueError(f"{args.squad_json} has no questions; pass a SQuAD file with data[].paragraphs[].qas[]")

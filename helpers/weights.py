@@ -483,7 +483,8 @@ def _read_safetensors(file: Path, wanted: set) -> tuple:
     except WeightsError:
         raise
     except Exception as e:  # safetensors reports bad files with its own exception type.
-        raise WeightsError(f"cannot read {file}: {str(e).splitlines()[0]}") from None
+        raise WeightsError(f"cannot read {file}: {_first_line(e)}; the file is truncated or "
+                           f"corrupt, download it again") from None
 
 
 def _register_bfloat16(file):

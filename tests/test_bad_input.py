@@ -648,6 +648,9 @@ def test_inference_checks_the_output_before_the_model(tmp_path):
     one_line(result, f"cannot write the prediction file {out}", "does not exist")
     assert "tensorflow" not in result.stderr.lower()
     assert time.monotonic() - started < 60  # not after a TF import and a run over the questions
+    before = path.read_bytes()
+    one_line(run("inference.py", "-m", HF_MODEL, "-sq", path, "-o", path), "is the SQuAD file itself")
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize("args, message", [
