@@ -244,6 +244,9 @@ def test_tf_checkpoint_errors(tf, tmp_path):
         W.load_weights(tmp_path / "e" / "model.ckpt-1")
     (tmp_path / "e" / "model.ckpt-1.index").write_bytes(b"not a checkpoint")
     (tmp_path / "e" / "bert_config.json").write_text(json.dumps(TINY.to_dict()))
+    with pytest.raises(WeightsError, match="no model.ckpt-1.data-00000-of-00001 beside"):
+        W.load_weights(tmp_path / "e" / "model.ckpt-1")
+    (tmp_path / "e" / "model.ckpt-1.data-00000-of-00001").write_bytes(b"")
     with pytest.raises(WeightsError, match="cannot read TensorFlow checkpoint"):
         W.load_weights(tmp_path / "e" / "model.ckpt-1")
 
@@ -469,6 +472,7 @@ def test_tensorflow_is_needed_only_for_tf_checkpoints(hf_model, tmp_path, monkey
     assert done.stdout.split() == ["False", "False"], done.stderr
     W.save_weights(tmp_path / "tiny.npz", TINY, tiny_weights())
     (tmp_path / "model.ckpt-1.index").write_bytes(b"")
+    (tmp_path / "model.ckpt-1.data-00000-of-00001").write_bytes(b"")
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # import now fails as if not installed
     with pytest.raises(WeightsError, match="needs TensorFlow: pip install tensorflow-cpu, or "
                                            "convert it to .npz"):
