@@ -108,22 +108,21 @@ def check_options(args):
                         ("--n-best-size", args.n_best_size), ("--doc-stride", args.doc_stride)):
         check_range(flag, value, minimum=1)
     check_range("--null-score-diff-threshold", args.null_score_diff_threshold)
-    unused = []
+
+    def no_effect(flags, why):
+        if flags:
+            warnings.warn(f"{', '.join(flags)} {'has' if len(flags) == 1 else 'have'} no effect {why}")
+
     if args.squad_json:
-        unused += [flag for flag, value in (("-p", args.passage), ("-pf", args.passage_file), ("-q", args.question),
-                                            ("-qf", args.question_file)) if value is not None]
+        no_effect([flag for flag, value in (("-p", args.passage), ("-pf", args.passage_file), ("-q", args.question),
+                                            ("-qf", args.question_file)) if value is not None], "with -sq")
     else:
-        unused += [flag for flag, value in (("-o", args.output_prediction_file),
-                                            ("--no-progress", args.no_progress or None)) if value is not None]
-        if args.passage is not None and args.passage_file:
-            unused.append("-pf (-p is used)")
-    if args.engine and args.config:
-        unused.append("--config (the engine carries its model)")
-    if not args.version_2_with_negative and args.null_score_diff_threshold != 0.0:
-        unused.append("--null-score-diff-threshold (without --version-2-with-negative)")
-    if unused:
-        warnings.warn(f"{', '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect here"
-                      f"{' with -sq' if args.squad_json else ' without -sq'}")
+        no_effect([flag for flag, value in (("-o", args.output_prediction_file), ("--no-progress", args.no_progress))
+                   if value], "without -sq")
+    no_effect(["-pf"] if args.passage is not None and args.passage_file else [], "beside -p")
+    no_effect(["--config"] if args.engine and args.config else [], "with -e (the engine carries its model)")
+    no_effect(["--null-score-diff-threshold"] if not args.version_2_with_negative
+              and args.null_score_diff_threshold != 0.0 else [], "without --version-2-with-negative")
 
 
 def passage_examples(passage, questions):

@@ -635,7 +635,7 @@ def test_inference_bom_empty_questions_and_flags_without_effect(tmp_path):
     assert "Question: What color is the cat?" in result.stdout and "\ufeff" not in result.stdout
     assert "Answer: 'black'" in result.stdout
     assert result.stderr.splitlines() == [
-        "inference.py: warning: -o, --no-progress have no effect here without -sq",
+        "inference.py: warning: -o, --no-progress have no effect without -sq",
         "inference.py: warning: 1 empty question(s) of -q left out"]
     assert not (tmp_path / "p.json").exists()
 
@@ -750,3 +750,20 @@ def test_script_bad_arguments(tmp_path, script, args, message):
 ])
 def test_python_script_bad_arguments(script, args, message):
     one_line(run(script, *args), message)
+
+
+def test_inference_flags_without_effect_warn_one_line_each(tmp_path):
+    passage = tmp_path / "passage.txt"
+    passage.write_text("Cats.")
+    # an absent vocabulary stops the run right after the warnings, before any model work
+    result = run("inference.py", "-m", HF_MODEL, "-v", tmp_path / "absent.txt", "-p", "Dogs.", "-pf", passage,
+                 "-q", "What?", "--null-score-diff-threshold", "1.5")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        "inference.py: warning: -pf has no effect beside -p",
+        "inference.py: warning: --null-score-diff-threshold has no effect without --version-2-with-negative"]
+    assert result.stderr.splitlines()[2].startswith("inference.py: error: cannot read vocab file")
+    path, _ = squad_slice(tmp_path)
+    result = run("inference.py", "-m", HF_MODEL, "-v", tmp_path / "absent.txt", "-sq", path, "-q", "What?",
+                 "-o", tmp_path / "p.json")
+    assert result.stderr.splitlines()[0] == "inference.py: warning: -q has no effect with -sq"
