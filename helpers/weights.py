@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from helpers.errors import BertTrtError, run_main
+from helpers.errors import BertTrtError, check_range, run_main
 from helpers.files import atomic_output, check_writable
 
 FORMAT_VERSION = 1
@@ -677,9 +677,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     dtype = np.float16 if args.fp16 else np.float32
-    if args.command == "random" and args.seed < 0:
-        parser.error(f"argument --seed: must be 0 or more, got {args.seed}")
     try:
+        if args.command == "random":
+            check_range("--seed", args.seed, minimum=0)
         check_output_path(args.output)
         if args.command == "convert":
             config, weights = load_weights(args.source, args.config)

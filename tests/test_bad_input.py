@@ -255,7 +255,7 @@ def test_hf_config_that_contradicts_the_one_beside_it_warns(tmp_path):
     (("random", "base", "{tmp}/missing/out.npz"), "folder {tmp}/missing does not exist"),
     (("random", "base", "{tmp}"), "must end in .npz"),
     (("random", "base", "{tmp}/dir.npz"), "is a folder"),
-    (("random", "base", "{tmp}/out.npz", "--seed", "-1"), "--seed: must be 0 or more, got -1"),
+    (("random", "base", "{tmp}/out.npz", "--seed", "-1"), "--seed must be 0 or more, got -1"),
     (("random", "{tmp}/absent.json", "{tmp}/out.npz"), "config file not found"),
     (("random", "{tmp}/dir.npz", "{tmp}/out.npz"), "cannot read config"),
     (("convert", "{tmp}/absent", "{tmp}/out.npz"), "no such file or directory"),
@@ -265,10 +265,7 @@ def test_weights_cli_file_system_and_ranges(tmp_path, args, message):
     (tmp_path / "dir.npz").mkdir()
     args = [a.format(tmp=tmp_path) for a in args]
     result = run("-m", "helpers.weights", *args)
-    if "--seed" in message:  # argparse's own error: usage line, then the error line
-        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
-    else:
-        one_line(result, message.format(tmp=tmp_path))
+    one_line(result, message.format(tmp=tmp_path))
     no_files_but(tmp_path, "dir.npz")
 
 
