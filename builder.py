@@ -23,8 +23,8 @@ from helpers.build_options import (LIBRARY_TACTICS, PACKED_MAX_SEQUENCE, BuildOp
                                    check_for_model, check_for_tensorrt, check_values, projection_kinds,
                                    tactic_source_names, warnings)
 from helpers.calibrator import calibration_features, make_calibrator, with_scales_from
-from helpers.errors import BertTrtError
-from helpers.files import write_atomically
+from helpers.errors import BertTrtError, run_main
+from helpers.files import check_writable, write_atomically
 from helpers.graph import Graph
 from helpers.precision import apply_pins, make_plan
 from helpers.quantization import calibrate_scales, load_scales, save_scales
@@ -359,6 +359,9 @@ def main(argv=None) -> int:
     try:
         options = BuildOptions.from_namespace(args)
         check_values(options)
+        for path, what in ((options.output, "output file"), (options.timing_cache, "--timing-cache file")):
+            if path:  # before minutes of loading and building
+                check_writable(path, what)
         config, weights = load_weights(options.ckpt, config_path_of(options))
         if options.gelu:
             config = type(config)(**{**config.to_dict(), "gelu": options.gelu})
@@ -395,4 +398,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("builder.py", main)

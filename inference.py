@@ -18,9 +18,10 @@ import sys
 import time
 import warnings
 
-from helpers.answering import answer_examples, available_cores, check_writable, write_predictions
+from helpers.answering import answer_examples, available_cores, write_predictions
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
-from helpers.errors import BertTrtError
+from helpers.errors import BertTrtError, check_range, run_main
+from helpers.files import check_writable
 from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
 
@@ -89,6 +90,9 @@ def find_vocab(args):
     if args.vocab_file:
         return args.vocab_file
     if args.ckpt:
+        if not os.path.exists(args.ckpt) and not os.path.exists(args.ckpt + ".index"):
+            raise ValueError(f"no such checkpoint: {args.ckpt}; pass a TF checkpoint prefix, a Hugging Face "
+                             "model folder or a .npz with -m")
         folder = args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(args.ckpt)
         candidate = os.path.join(folder, "vocab.txt")
         if os.path.exists(candidate):
@@ -97,11 +101,65 @@ def find_vocab(args):
 
 
 def read_text(path, what):
+    """A UTF-8 text file, without the byte-order mark some editors write first."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read the {what} file {path}: {e}") from None
+    if "\0" in text:  # UTF-16 or binary; the NULs would end up inside words and answers
+        raise ValueError(f"the {what} file {path} holds NUL bytes (character {text.index(chr(0))}); "
+                         "save it as UTF-8 text")
+    return text
+
+
+def passage_and_questions(args):
+    """The passage and the questions of -p/-pf and -q/-qf; no questions means: prompt for them."""
+    passage = " ".join(args.passage) if args.passage else (
+        read_text(args.passage_file, "passage") if args.passage_file else None)
+    if passage is None:
+        raise ValueError("nothing to answer: give a passage (-p or -pf) or a SQuAD file (-sq)")
+    questions = [q for q in args.question or [] if q.strip()]
+    if args.question and not questions and not args.question_file:
+        raise ValueError("every question given with -q is empty; ask something, or leave -q out to be prompted")
+    if len(questions) < len(args.question or []):
+        warnings.warn(f"{len(args.question) - len(questions)} empty question(s) of -q left out")
+    if args.question_file:
+        from_file = [q for q in read_text(args.question_file, "question").splitlines() if q.strip()]
+        if not from_file:
+            raise ValueError(f"the question file {args.question_file} has no questions; write one per line")
+        questions += from_file
+    return passage, questions
+
+
+def check_options(args):
+    """Every number as given (0 included), and the flags that would do nothing here."""
+    for flag, value in (("-s/--sequence-length", args.sequence_length), ("-b/--batch-size", args.batch_size),
+                        ("--max-query-length", args.max_query_length),
+                        ("--max-answer-length", args.max_answer_length),
+                        ("--n-best-size", args.n_best_size), ("--doc-stride", args.doc_stride),
+                        ("--jobs", args.jobs)):
+        check_range(flag, value, minimum=1)
+    check_range("--null-score-diff-threshold", args.null_score_diff_threshold)
+    if args.null_odds_file and not args.version_2_with_negative:
+        raise ValueError("--null-odds-file needs --version-2-with-negative (null odds exist only for SQuAD 2.0)")
+
+    def no_effect(flags, why):
+        if flags:
+            warnings.warn(f"{', '.join(flags)} {'has' if len(flags) == 1 else 'have'} no effect {why}")
+
+    if args.squad_json:
+        no_effect([flag for flag, value in (("-p", args.passage), ("-pf", args.passage_file), ("-q", args.question),
+                                            ("-qf", args.question_file)) if value is not None], "with -sq")
+    else:
+        no_effect([flag for flag, value in (("-o", args.output_prediction_file), ("--no-progress", args.no_progress),
+                                            ("--nbest-file", args.nbest_file), ("--null-odds-file", args.null_odds_file),
+                                            ("--jobs", args.jobs), ("--sort-by-length", args.sort_by_length))
+                   if value], "without -sq")
+    no_effect(["-pf"] if args.passage is not None and args.passage_file else [], "beside -p")
+    no_effect(["--config"] if args.engine and args.config else [], "with -e (the engine carries its model)")
+    no_effect(["--null-score-diff-threshold"] if not args.version_2_with_negative
+              and args.null_score_diff_threshold != 0.0 else [], "without --version-2-with-negative")
 
 
 def passage_examples(passage, questions):
@@ -135,8 +193,8 @@ def parse_args(argv=None):
     p.add_argument("-q", "--question", nargs="*", help="question(s) about the passage")
     p.add_argument("-qf", "--question-file", help="file of questions, one per line")
     p.add_argument("-sq", "--squad-json", help="answer every question of this SQuAD file")
-    p.add_argument("-o", "--output-prediction-file", default="./predictions.json",
-                   help="where -sq writes its predictions (JSON: question id -> answer)")
+    p.add_argument("-o", "--output-prediction-file",
+                   help="where -sq writes its predictions (JSON: question id -> answer; default: ./predictions.json)")
     p.add_argument("--nbest-file", help="with -sq: also write each question's n-best answers (JSON)")
     p.add_argument("--null-odds-file", help="with -sq --version-2-with-negative: also write the null odds "
                                             "(the --na-prob-file of squad/evaluate-v2.0.py)")
@@ -163,24 +221,33 @@ def main(argv=None):
     args = parse_args(argv)
     warnings.formatwarning = one_line_warning
     try:
-        if args.jobs is not None and args.jobs < 1:
-            raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-        if args.null_odds_file and not args.version_2_with_negative:
-            raise ValueError("--null-odds-file needs --version-2-with-negative (null odds exist only for SQuAD 2.0)")
-        if args.squad_json:  # outputs that cannot be written fail now, not after the run
+        check_options(args)
+        # Every input is read and every output checked before the model loads (minutes for a large one).
+        if args.squad_json:
+            args.output_prediction_file = args.output_prediction_file or "./predictions.json"
             for path, what in ((args.output_prediction_file, "prediction file"), (args.nbest_file, "n-best file"),
                                (args.null_odds_file, "null odds file")):
                 if path:
                     check_writable(path, what)
+            if os.path.realpath(args.output_prediction_file) == os.path.realpath(args.squad_json):
+                raise ValueError(f"-o {args.output_prediction_file} is the SQuAD file itself; name another file")
+            examples = read_squad_examples(args.squad_json, version_2_with_negative=args.version_2_with_negative)
+            if not examples:
+                raise ValueError(f"{args.squad_json} has no questions; pass a SQuAD file with data[].paragraphs[].qas[]")
+        else:
+            passage, questions = passage_and_questions(args)
         tokenizer = FullTokenizer(find_vocab(args), do_lower_case=True)
         model, config, sequence_lengths, max_batch = load_model(args)
         if config:
             check_vocab(BertConfig.from_json(config), len(tokenizer.vocab))
-        sequence_length = args.sequence_length or (sequence_lengths[-1] if sequence_lengths else 384)
+        if args.sequence_length is not None:
+            sequence_length = args.sequence_length
+        else:
+            sequence_length = sequence_lengths[-1] if sequence_lengths else 384
         if sequence_lengths and sequence_length not in sequence_lengths:
             raise ValueError(f"the engine serves sequence lengths {sequence_lengths}, not {sequence_length}; "
                              "pass one of them with -s or rebuild the engine")
-        batch_size = args.batch_size or max_batch or 8
+        batch_size = args.batch_size if args.batch_size is not None else (max_batch or 8)
         timed = TimedModel(model)
         options = dict(batch_size=batch_size, max_seq_length=sequence_length, doc_stride=args.doc_stride,
                        max_query_length=args.max_query_length, n_best_size=args.n_best_size,
@@ -189,7 +256,6 @@ def main(argv=None):
                        null_score_diff_threshold=args.null_score_diff_threshold)
 
         if args.squad_json:
-            examples = read_squad_examples(args.squad_json, version_2_with_negative=args.version_2_with_negative)
             start = time.perf_counter()
             predictions = answer_examples(examples, tokenizer, timed, progress=not args.no_progress,
                                           jobs=args.jobs or available_cores(), nbest=bool(args.nbest_file),
@@ -203,13 +269,6 @@ def main(argv=None):
                   f"{timed.rows / max(timed.seconds, 1e-9):.1f} windows/s); predictions in {args.output_prediction_file}")
             return 0
 
-        passage = " ".join(args.passage) if args.passage else (
-            read_text(args.passage_file, "passage") if args.passage_file else None)
-        if passage is None:
-            raise ValueError("nothing to answer: give a passage (-p or -pf) or a SQuAD file (-sq)")
-        questions = list(args.question or [])
-        if args.question_file:
-            questions += [q for q in read_text(args.question_file, "question").splitlines() if q.strip()]
         print(f"Passage: {shortened(passage)}")
         # A passage of many windows shows their progress.
         options["progress"] = not args.no_progress and len(passage.split()) > 50 * args.doc_stride
@@ -237,4 +296,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("inference.py", main)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from helpers.files import write_json_atomically
+from helpers.files import check_writable, write_json_atomically
 from helpers.layer_profile import engine_layer_name, inspected_precisions, make_profiler, summarize_parts, time_by
-from helpers.errors import BertTrtError
+from helpers.errors import BertTrtError, check_range, run_main
 from helpers.trt_common import TensorRTError
 
 
@@ -301,8 +301,6 @@ def parse_args(argv=None):
 
 
 def main_squad(args):
-    if args.stand_in is not None and not args.stand_in >= 0:
-        raise ValueError(f"--stand-in must be 0 or more milliseconds, got {args.stand_in}")
     if (args.engine is None) == (args.stand_in is None):
         raise ValueError("--squad needs either an engine (-e) or --stand-in MS, not both")
     if args.engine:
@@ -323,9 +321,26 @@ def main_squad(args):
     return 0
 
 
+def check_options(args):
+    """Every number as given: 0 is checked like any other value, never taken for "not set"."""
+    for value in args.batch_size or []:
+        check_range("-b/--batch-size", value, minimum=1)
+    for value in args.sequence_length or []:
+        check_range("-s/--sequence-length", value, minimum=1)
+    check_range("-i/--iterations", args.iterations, minimum=1)
+    check_range("-w/--warm-up-runs", args.warm_up_runs, minimum=0)
+    check_range("-r/--random-seed", args.random_seed, minimum=0)
+    check_range("-d/--duration", args.duration, minimum=0)
+    check_range("--stand-in", args.stand_in, minimum=0)
+    check_range("--jobs", args.jobs, minimum=1)
+    if args.json:
+        check_writable(args.json, "--json file")
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_options(args)
         if args.squad:
             return main_squad(args)
         if args.stand_in is not None or args.jobs is not None or args.sort_by_length:
@@ -379,4 +394,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("perf.py", main)

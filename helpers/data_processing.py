@@ -155,11 +155,33 @@ def _load_squad_json(path):
             f"column {error.colno}") from None
 
 
-def _field(container, key, where, source):
-    if not isinstance(container, dict) or key not in container:
+# The JSON types of the fields read, by key; "id" may be a number in hand-made files.
+FIELD_TYPES = {"data": (list, "a list"), "paragraphs": (list, "a list"), "context": (str, "a string"),
+               "qas": (list, "a list"), "id": ((str, int), "a string"), "question": (str, "a string"),
+               "answers": (list, "a list"), "text": (str, "a string"),
+               "answer_start": (int, "an integer"), "is_impossible": (bool, "true or false")}
+
+
+def _field(container, key, where, source, default=KeyError):
+    """container[key], checked to be of its SQuAD type; the message names its exact JSON path."""
+    if not isinstance(container, dict):
+        raise SquadFormatError(f"{source}: {where} must be an object, got "
+                               f"{type(container).__name__}; expected the SQuAD layout "
+                               f"data[].paragraphs[].{{context, qas[].{{id, question}}}}")
+    if key not in container:
+        if default is not KeyError:
+            return default
         raise SquadFormatError(f"{source}: {where} has no \"{key}\" key; expected the SQuAD "
                                f"layout data[].paragraphs[].{{context, qas[].{{id, question}}}}")
-    return container[key]
+    value = container[key]
+    kind, expected = FIELD_TYPES[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        shown = json.dumps(value, ensure_ascii=False)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        path = f"{where}.{key}" if where != "the top level" else key
+        raise SquadFormatError(f"{source}: {path} must be {expected}, got "
+                               f"{type(value).__name__} {shown}; fix that field of the file")
+    return value
 
 
 def read_squad_examples(path_or_dict, version_2_with_negative=False):
@@ -182,7 +204,7 @@ def read_squad_examples(path_or_dict, version_2_with_negative=False):
         for paragraph_index, paragraph in enumerate(paragraphs):
             where = f"data[{article_index}].paragraphs[{paragraph_index}]"
             context = _field(paragraph, "context", where, source)
-            if not isinstance(context, str) or not context.strip():
+            if not context.strip():
                 raise SquadFormatError(f"{source}: {where} has an empty context; every passage "
                                        f"needs text")
             doc_tokens, char_to_word_offset = context_to_doc_tokens(context)
@@ -201,21 +223,21 @@ def read_squad_examples(path_or_dict, version_2_with_negative=False):
 def _make_example(qa, qas_id, doc_tokens, char_to_word_offset, context,
                   version_2_with_negative, where, source):
     question_text = _field(qa, "question", where, source)
-    answers = qa.get("answers") or []
+    answers = _field(qa, "answers", where, source, default=[])
     answer_texts = [_field(answer, "text", f"{where}.answers[{index}]", source)
                     for index, answer in enumerate(answers)]
     is_impossible = False
     if version_2_with_negative:
-        is_impossible = bool(qa.get("is_impossible", not answers))
+        is_impossible = _field(qa, "is_impossible", where, source, default=not answers)
     example = SquadExample(qas_id=qas_id, question_text=question_text, doc_tokens=doc_tokens,
                            answers=answer_texts, is_impossible=is_impossible)
     if is_impossible:
         example.orig_answer_text, example.start_position, example.end_position = "", -1, -1
     elif answers and "answer_start" in answers[0]:
         text = answers[0]["text"]
-        start = answers[0]["answer_start"]
+        start = _field(answers[0], "answer_start", f"{where}.answers[0]", source)
         if not 0 <= start < start + len(text) <= len(context):
-            raise SquadFormatError(f"{source}: {where} has answer_start {start}, outside its "
+            raise SquadFormatError(f"{source}: {where}.answers[0].answer_start is {start}, outside its "
                                    f"context of {len(context)} characters")
         example.orig_answer_text = text
         example.start_position = char_to_word_offset[start]

@@ -218,19 +218,82 @@ def _load_json(path, what):
                               f"{error.lineno} column {error.colno}") from None
 
 
+def _squad_type_error(path, where, expected, value):
+    return EvaluationError(f"dataset file {path}: {where} must be {expected}, got "
+                           f"{type(value).__name__} {_shortened(value)}; pass a SQuAD dev file")
+
+
+def _shortened(value, limit=40):
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_dataset(data, path):
+    """Raise EvaluationError naming the exact JSON path (data[0].paragraphs[3].qas[1].id) of the
+    first field that the metric reads and that is missing or of the wrong type."""
+    def child(container, key, where, expected, kind):
+        if key not in container:
+            raise EvaluationError(f"dataset file {path}: {where} has no \"{key}\"; pass a SQuAD "
+                                  f"dev file")
+        value = container[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _squad_type_error(path, f"{where}.{key}", expected, value)
+        return value
+
+    for a, article in enumerate(data):
+        if not isinstance(article, dict):
+            raise _squad_type_error(path, f"data[{a}]", "an object", article)
+        for p, paragraph in enumerate(child(article, "paragraphs", f"data[{a}]", "a list", list)):
+            where = f"data[{a}].paragraphs[{p}]"
+            if not isinstance(paragraph, dict):
+                raise _squad_type_error(path, where, "an object", paragraph)
+            for q, qa in enumerate(child(paragraph, "qas", where, "a list", list)):
+                qa_where = f"{where}.qas[{q}]"
+                if not isinstance(qa, dict):
+                    raise _squad_type_error(path, qa_where, "an object", qa)
+                child(qa, "id", qa_where, "a string", str)
+                for n, answer in enumerate(child(qa, "answers", qa_where, "a list", list)):
+                    if not isinstance(answer, dict):
+                        raise _squad_type_error(path, f"{qa_where}.answers[{n}]", "an object",
+                                                answer)
+                    child(answer, "text", f"{qa_where}.answers[{n}]", "a string", str)
+
+
 def load_dataset(path):
-    """The "data" list and "version" of a SQuAD file, checked to have ids and answer texts."""
+    """The "data" list and "version" of a SQuAD file, checked to have ids and answer texts of
+    the right types and at least one question."""
     dataset_json = _load_json(path, "dataset file")
     if not isinstance(dataset_json, dict) or not isinstance(dataset_json.get("data"), list):
         raise EvaluationError(f"dataset file {path} has no \"data\" list; pass a SQuAD "
                               f"dev-v1.1.json / dev-v2.0.json")
-    try:
-        list(iter_questions(dataset_json["data"]))
-    except (KeyError, TypeError) as error:
-        raise EvaluationError(f"dataset file {path} lacks SQuAD fields (paragraphs/qas/id/"
-                              f"answers/text; failed at {error!r}); pass a SQuAD dev "
-                              f"file") from None
+    check_dataset(dataset_json["data"], path)
+    if not any(True for _ in iter_questions(dataset_json["data"])):
+        raise EvaluationError(f"dataset file {path} has no questions; pass a SQuAD dev file")
     return dataset_json["data"], str(dataset_json.get("version", "unknown"))
+
+
+def check_predictions_match(dataset, predictions, path):
+    """Raise EvaluationError when no prediction names a question of the dataset (predictions of
+    another dataset, or keyed by something else); returns the ids that match no question."""
+    ids = {qas_id for qas_id, _ in iter_questions(dataset)}
+    unknown = [qas_id for qas_id in predictions if qas_id not in ids]
+    if len(unknown) == len(predictions):
+        first = f" (first: {unknown[0]})" if unknown else ""
+        raise EvaluationError(f"prediction file {path} answers none of the {len(ids)} questions "
+                              f"of the dataset{first}; pass the predictions made for this "
+                              f"dataset")
+    return unknown
+
+
+def check_expected_f1(expected_f1):
+    """Raise EvaluationError unless expected_f1 is a percentage in (1, 100]: nan and values above
+    100 would always fail or always pass, and 0.9 is almost surely a fraction meant as 90."""
+    if not expected_f1 == expected_f1 or not 0 < expected_f1 <= 100:
+        raise EvaluationError(f"expected F1 {expected_f1} is outside (0, 100]; give it in "
+                              f"percent, e.g. 88.5")
+    if expected_f1 <= 1:
+        raise EvaluationError(f"expected F1 {expected_f1} is in percent, so this would pass "
+                              f"almost anything; did you mean {expected_f1 * 100:g}?")
 
 
 def load_predictions(path):
@@ -251,4 +314,8 @@ def load_na_probs(path):
             for value in na_probs.values()):
         raise EvaluationError(f"no-answer probability file {path} must be a JSON object "
                               f"mapping question ids to numbers")
+    for qas_id, value in na_probs.items():
+        if value != value or value in (float("inf"), float("-inf")):
+            raise EvaluationError(f"no-answer probability file {path} gives question {qas_id} "
+                                  f"the value {value}; every value must be a finite number")
     return na_probs

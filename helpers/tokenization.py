@@ -55,8 +55,14 @@ def load_vocab(vocab_file):
         lines.pop()  # the newline that ends the last token
     vocab = collections.OrderedDict()
     for index, line in enumerate(lines):
-        # A token that appears twice keeps its last line number, as in Google's loader.
-        vocab[line.strip()] = index
+        token = line.strip()
+        if token in vocab:
+            # Google's loader silently kept the last line: one embedding row would never be used
+            # and the token count would no longer match the model's vocab_size.
+            raise TokenizationError(
+                f"vocab file {vocab_file}: line {index + 1} repeats the token {token!r} of line "
+                f"{vocab[token] + 1}; pass the vocab.txt that came with the model")
+        vocab[token] = index
     return vocab
 
 

@@ -7,7 +7,9 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 
 from helpers.files import write_json_atomically
 from helpers.errors import BertTrtError
@@ -133,9 +135,44 @@ class EngineInfo:
 
     @classmethod
     def load(cls, engine_path):
-        """The sidecar of an engine, or None when there is none (an engine from elsewhere)."""
+        """The sidecar of an engine, or None when there is none (an engine from elsewhere).
+
+        Keys this version does not know (a newer builder.py wrote them) are ignored with a
+        warning; a missing key or a value of the wrong type is a one-line TensorRTError.
+        """
         path = cls.path_for(engine_path)
         if not os.path.exists(path):
             return None
-        with open(path) as f:
-            return cls(**json.load(f))
+        rebuild = "rebuild the engine with the builder.py of this version"
+        try:
+            with open(path, encoding="utf-8") as f:
+                recorded = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise TensorRTError(f"cannot read {path}: {e}; {rebuild}") from None
+        if not isinstance(recorded, dict):
+            raise TensorRTError(f"{path} is not a JSON object; {rebuild}")
+        known = {f.name: f for f in dataclass_fields(cls)}
+        unknown = sorted(set(recorded) - set(known))
+        if unknown:
+            warnings.warn(f"{path}: ignoring {', '.join(unknown)}, which this version does not "
+                          f"know (written by a newer builder.py?)")
+        missing = [name for name, f in known.items() if name not in recorded
+                   and f.default is MISSING and f.default_factory is MISSING]
+        if missing:
+            raise TensorRTError(f"{path} lacks {', '.join(missing)}: it was written by an older "
+                                f"builder.py; {rebuild}")
+        for name, f in known.items():
+            if name in recorded and not _has_type(recorded[name], f.type, name):
+                raise TensorRTError(f"{path}: {name} is {recorded[name]!r}, not a "
+                                    f"{getattr(f.type, '__name__', f.type)}; {rebuild}")
+        return cls(**{name: value for name, value in recorded.items() if name in known})
+
+
+def _has_type(value, kind, name):
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not isinstance(value, kind):
+        return False
+    if name in ("batch_sizes", "sequence_lengths"):  # read as sizes by the runner
+        return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    return True

@@ -16,16 +16,19 @@ Command line:
 """
 import argparse
 import dataclasses
+import glob
 import json
+import math
 import os
 import re
 import sys
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from helpers.errors import BertTrtError
+from helpers.errors import BertTrtError, check_range, run_main
+from helpers.files import atomic_output, check_writable
 
 FORMAT_VERSION = 1
 CONFIG_KEY = "__config__"
@@ -67,9 +70,10 @@ class BertConfig:
             raise WeightsError(
                 f"config: hidden_size {self.hidden_size} is not divisible by "
                 f"num_attention_heads {self.num_attention_heads}; check the model's config file")
-        if not self.layer_norm_eps > 0:
-            raise WeightsError(f"config: layer_norm_eps must be positive, "
-                               f"got {self.layer_norm_eps!r}")
+        eps = self.layer_norm_eps
+        if (not isinstance(eps, (int, float)) or isinstance(eps, bool) or not math.isfinite(eps)
+                or not eps > 0):
+            raise WeightsError(f"config: layer_norm_eps must be a positive number, got {eps!r}")
 
     @property
     def head_size(self) -> int:
@@ -93,6 +97,7 @@ class BertConfig:
         if missing:
             raise WeightsError(f"{source}: no {', '.join(missing)}; pass the bert_config.json or "
                                f"config.json that came with the checkpoint")
+        _check_field_types(source, fields)
         position_type = fields.get("position_embedding_type", "absolute")
         if position_type != "absolute":
             raise WeightsError(f"{source}: position_embedding_type {position_type!r} is not "
@@ -110,6 +115,55 @@ class BertConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# The JSON type of every config field this project reads; a field of another type is refused with
+# its name and file (a quoted "12" or a 12.0 would otherwise fail deep in the builder, or not at all).
+INTEGER_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
+                  "vocab_size", "max_position_embeddings", "type_vocab_size")
+STRING_FIELDS = ("hidden_act", "position_embedding_type", "gelu")
+
+
+def _check_field_types(source, fields):
+    for name in INTEGER_FIELDS:
+        value = fields.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise WeightsError(f"{source}: {name} must be a positive integer, got {value!r}; "
+                               f"pass the config that came with the checkpoint")
+    for name in STRING_FIELDS:
+        value = fields.get(name, "")
+        if not isinstance(value, str):
+            raise WeightsError(f"{source}: {name} must be a string, got {value!r}; pass the "
+                               f"config that came with the checkpoint")
+    eps = fields.get("layer_norm_eps", 1e-12)
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
+        raise WeightsError(f"{source}: layer_norm_eps must be a positive number, got {eps!r}; "
+                           f"pass the config that came with the checkpoint")
+
+
+def config_differences(first: "BertConfig", second: "BertConfig") -> list:
+    """'field A vs B' for each field in which two configs differ."""
+    return [f"{field.name} {getattr(first, field.name)!r} vs {getattr(second, field.name)!r}"
+            for field in dataclasses.fields(first)
+            if getattr(first, field.name) != getattr(second, field.name)]
+
+
+def _warn_if_contradicted(config, config_path, beside_path):
+    """A --config other than the one beside the checkpoint is used as given, but not silently:
+    with the same shapes and fewer heads a model loads and answers badly (issue 16: -63 F1)."""
+    if config_path is None or not Path(beside_path).is_file():
+        return
+    if os.path.realpath(config_path) == os.path.realpath(beside_path):
+        return
+    beside = BertConfig.from_json(beside_path)
+    differences = config_differences(config, beside)
+    if differences:
+        warnings.warn(f"--config {config_path} contradicts {beside_path} beside the checkpoint "
+                      f"({'; '.join(differences)}); using {config_path}", ConfigMismatchWarning)
+
+
+class ConfigMismatchWarning(UserWarning):
+    """A config passed by hand differs from the one that came with the checkpoint."""
 
 
 BERT_BASE = BertConfig(num_hidden_layers=12, hidden_size=768, num_attention_heads=12,
@@ -185,6 +239,12 @@ def validate(config: BertConfig, weights: dict, source_names: dict | None = None
             raise WeightsError(f"weights: tensor {described(name)} has shape {list(actual)}, "
                                f"expected {list(shape)}; pass the config that came with the "
                                f"checkpoint")
+        finite = np.isfinite(weights[name])
+        if not finite.all():
+            raise WeightsError(f"weights: tensor {described(name)} holds "
+                               f"{finite.size - int(finite.sum())} non-finite values (NaN or "
+                               f"infinity); the checkpoint is corrupt or diverged in training, "
+                               f"use another one")
     unexpected = sorted(set(weights) - set(expected))
     if unexpected:
         raise WeightsError(f"weights: unexpected tensor {unexpected[0]} (and {len(unexpected) - 1} "
@@ -294,8 +354,12 @@ def load_tf_checkpoint(ckpt_prefix, config: BertConfig) -> dict:
     """Canonical float32 weights from a Google BERT TF checkpoint (prefix, .index/.data file or
     directory). Optimizer slots, global_step, loss scale and the pooler are not read."""
     prefix = tf_checkpoint_prefix(ckpt_prefix)
+    _check_tf_data_files(prefix)
     # TensorFlow's C++ start-up messages would drown the one line this tool prints.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN only speeds up TF's own compute, which reading a checkpoint does none of; left on, it
+    # announces itself on stderr before TF_CPP_MIN_LOG_LEVEL applies.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
         import tensorflow as tf
     except ImportError:
@@ -310,11 +374,35 @@ def load_tf_checkpoint(ckpt_prefix, config: BertConfig) -> dict:
     available = reader.get_variable_to_shape_map()
     _check_layer_count(prefix, available, r"bert/encoder/layer_(\d+)/", config)
     sources = tf_variable_names(config)
-    weights = {name: _to_float32(name, source, reader.get_tensor(source),
+    weights = {name: _to_float32(name, source, _read_tf_tensor(reader, prefix, source),
                                  transpose=name == "qa.kernel")
                for name, source in sources.items() if source in available}
     validate(config, weights, sources)
     return weights
+
+
+def _check_tf_data_files(prefix: Path) -> None:
+    """Every .data shard named like prefix.data-0000i-of-0000N is there (TF fails only later,
+    tensor by tensor, when one is missing)."""
+    shards = sorted(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*-of-*"))
+    if not shards:
+        raise WeightsError(f"no {prefix.name}.data-00000-of-00001 beside {prefix}.index; copy or "
+                           f"download the whole checkpoint (its .index and .data files)")
+    count = int(re.search(r"-of-(\d+)$", shards[0].name).group(1))
+    for i in range(count):
+        shard = prefix.with_name(f"{prefix.name}.data-{i:05d}-of-{count:05d}")
+        if not shard.is_file():
+            raise WeightsError(f"the checkpoint {prefix} lacks {shard.name}; copy or download "
+                               f"the whole checkpoint")
+
+
+def _read_tf_tensor(reader, prefix, source):
+    try:
+        return reader.get_tensor(source)
+    except Exception as e:  # a truncated or corrupt .data file fails only when its bytes are read
+        raise WeightsError(f"cannot read tensor {source} of TensorFlow checkpoint {prefix}: "
+                           f"{str(e).strip().splitlines()[0]}; the checkpoint's .data file is "
+                           f"truncated or corrupt, download it again") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,8 +425,18 @@ def _safetensors_files(directory: Path) -> list:
         return [single]
     index = directory / "model.safetensors.index.json"
     if index.is_file():
-        weight_map = _read_json(index).get("weight_map", {})
-        return sorted({directory / file for file in weight_map.values()})
+        weight_map = _read_json(index)
+        weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+        if not isinstance(weight_map, dict) or not all(isinstance(file, str)
+                                                       for file in weight_map.values()):
+            raise WeightsError(f"{index}: weight_map must be an object of tensor name -> file "
+                               f"name; save the model again with save_pretrained")
+        files = sorted({directory / file for file in weight_map.values()})
+        for file in files:
+            if not file.is_file():
+                raise WeightsError(f"{index} names {file.name}, which is not in {directory}; "
+                                   f"download the missing shard")
+        return files
     hint = (" (it has pytorch_model.bin: re-save it with transformers' save_pretrained, which "
             "writes safetensors)" if (directory / "pytorch_model.bin").is_file() else "")
     raise WeightsError(f"no model.safetensors in {directory}{hint}")
@@ -355,6 +453,7 @@ def load_hf_directory(path, config_path=None) -> tuple:
     if not directory.is_dir():
         raise WeightsError(f"no such directory: {directory}; pass a Hugging Face model folder")
     config = BertConfig.from_json(config_path or directory / "config.json")
+    _warn_if_contradicted(config, config_path, directory / "config.json")
     prefixed, bare = hf_tensor_names(config, "bert."), hf_tensor_names(config, "")
     wanted = set(prefixed.values()) | set(bare.values())
     tensors, names = {}, []
@@ -384,7 +483,8 @@ def _read_safetensors(file: Path, wanted: set) -> tuple:
     except WeightsError:
         raise
     except Exception as e:  # safetensors reports bad files with its own exception type.
-        raise WeightsError(f"cannot read {file}: {str(e).splitlines()[0]}") from None
+        raise WeightsError(f"cannot read {file}: {_first_line(e)}; the file is truncated or "
+                           f"corrupt, download it again") from None
 
 
 def _register_bfloat16(file):
@@ -418,15 +518,8 @@ def save_weights(path, config: BertConfig, weights: dict, dtype=np.float32) -> N
         arrays[name] = np.asarray(weight, dtype=dtype)
     arrays[CONFIG_KEY] = np.array(json.dumps(config.to_dict()))
     arrays[FORMAT_VERSION_KEY] = np.array(FORMAT_VERSION)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; the file is meant to be shared.
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_output(path) as f:
+        np.savez(f, **arrays)
 
 
 def check_output_path(path) -> None:
@@ -434,8 +527,12 @@ def check_output_path(path) -> None:
     path = Path(path)
     if path.suffix != ".npz":
         raise WeightsError(f"output file {path} must end in .npz")
-    if not path.parent.is_dir():
-        raise WeightsError(f"output folder {path.parent} does not exist; create it first")
+    check_writable(path, "weights file")
+
+
+def _first_line(error) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _load_npz(path: Path, config_path=None) -> tuple:
@@ -443,21 +540,43 @@ def _load_npz(path: Path, config_path=None) -> tuple:
         raise WeightsError(f"no such file: {path}")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise WeightsError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # zipfile, zlib and numpy each raise their own types for bad bytes
+        raise WeightsError(f"cannot read {path}: {_first_line(e)}; the file is truncated or "
+                           f"not a .npz, convert the checkpoint again") from None
     if not isinstance(archive, np.lib.npyio.NpzFile) or FORMAT_VERSION_KEY not in archive.files:
         raise WeightsError(f"{path} is not a bert-trt weights file; make one with: "
                            f"python -m helpers.weights convert CHECKPOINT {path.name}")
     with archive:
-        arrays = {name: archive[name] for name in archive.files}
-    version = int(arrays.pop(FORMAT_VERSION_KEY))
+        arrays = {}
+        for name in archive.files:
+            try:
+                arrays[name] = archive[name]
+            except Exception as e:  # a truncated member fails only when it is read
+                raise WeightsError(f"cannot read tensor {name} of {path}: {_first_line(e)}; the "
+                                   f"file is truncated or corrupt, convert the checkpoint "
+                                   f"again") from None
+    try:
+        version = int(arrays.pop(FORMAT_VERSION_KEY))
+        config_fields = json.loads(str(arrays.pop(CONFIG_KEY)))
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"{path} has no readable {CONFIG_KEY}/{FORMAT_VERSION_KEY} ({e}); "
+                           f"convert the checkpoint again") from None
     if version != FORMAT_VERSION:
         raise WeightsError(f"{path} has weights format {version}, this version reads "
                            f"{FORMAT_VERSION}; convert the checkpoint again")
-    config = BertConfig.from_json(json.loads(str(arrays.pop(CONFIG_KEY))))
+    if not isinstance(config_fields, dict):
+        raise WeightsError(f"{path}: {CONFIG_KEY} is not a config object; convert the checkpoint "
+                           f"again")
+    config = BertConfig.from_json(config_fields)
     if config_path is not None and BertConfig.from_json(config_path) != config:
-        raise WeightsError(f"{config_path} does not describe the model in {path}; leave the "
-                           f"config out, the .npz carries its own")
+        differences = config_differences(BertConfig.from_json(config_path), config)
+        raise WeightsError(f"{config_path} does not describe the model in {path} "
+                           f"({'; '.join(differences)}); leave the config out, the .npz carries "
+                           f"its own")
+    for name, array in arrays.items():
+        if not (np.issubdtype(array.dtype, np.floating)):
+            raise WeightsError(f"weights: tensor {name} of {path} has dtype {array.dtype}, "
+                               f"expected a floating-point type; convert the checkpoint again")
     weights = {name: array.astype(np.float32) for name, array in arrays.items()}
     validate(config, weights)
     return config, weights
@@ -484,12 +603,16 @@ def load_weights(path, config_path=None) -> tuple:
         raise WeightsError(f"no such file or directory: {path}; pass a .npz, a Hugging Face "
                            f"model folder or a TensorFlow checkpoint prefix")
     prefix = tf_checkpoint_prefix(path)
+    beside = prefix.parent / "bert_config.json"
     if config_path is None:
-        config_path = prefix.parent / "bert_config.json"
+        config_path = beside
         if not config_path.is_file():
             raise WeightsError(f"no bert_config.json next to {prefix}; pass the model's config "
                                f"file with --config")
-    config = BertConfig.from_json(config_path)
+        config = BertConfig.from_json(config_path)
+    else:
+        config = BertConfig.from_json(config_path)
+        _warn_if_contradicted(config, config_path, beside)
     return config, load_tf_checkpoint(prefix, config)
 
 
@@ -549,12 +672,14 @@ def main(argv=None) -> int:
     random = commands.add_parser("random", help="random weights of a BERT shape -> .npz")
     random.add_argument("model", help="base, large, or a bert_config.json/config.json")
     random.add_argument("output", help="the .npz to write")
-    random.add_argument("--seed", type=int, default=0)
+    random.add_argument("--seed", type=int, default=0, help="seed of the random weights (>= 0)")
     random.add_argument("--fp16", action="store_true", help="store float16 (half the size)")
     args = parser.parse_args(argv)
 
     dtype = np.float16 if args.fp16 else np.float32
     try:
+        if args.command == "random":
+            check_range("--seed", args.seed, minimum=0)
         check_output_path(args.output)
         if args.command == "convert":
             config, weights = load_weights(args.source, args.config)
@@ -563,8 +688,8 @@ def main(argv=None) -> int:
             config = presets.get(args.model) or BertConfig.from_json(args.model)
             weights = random_weights(config, args.seed)
         save_weights(args.output, config, weights, dtype)
-    except WeightsError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except BertTrtError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
     size = os.path.getsize(args.output) / 2**20
     print(f"wrote {args.output}: {describe(config)}, {parameter_count(weights) / 1e6:.1f} M "
@@ -573,4 +698,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("python -m helpers.weights", main)

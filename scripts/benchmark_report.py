@@ -13,9 +13,16 @@ matrix-product rate that the engine's matrix products reach:
 import argparse
 import csv
 import gzip
+import io
 import json
 import os
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from helpers.errors import BertTrtError, run_main  # noqa: E402
+from helpers.files import check_writable, write_atomically  # noqa: E402
 
 
 def bert_flops(model, batch, sequence):
@@ -203,22 +210,22 @@ def main(argv=None):
     p.add_argument("-o", "--output", required=True, help="output prefix: writes PREFIX.csv, PREFIX.md, PREFIX.png")
     args = p.parse_args(argv)
     try:
+        for suffix in (".csv", ".md", ".png"):
+            check_writable(args.output + suffix)
         engines, torch_runs = load(args.results)
-    except (OSError, ValueError, KeyError) as e:
+    except (BertTrtError, OSError, ValueError, KeyError) as e:
         print(f"benchmark_report.py: error: {e}", file=sys.stderr)
         return 2
     rows, gemm = merge(engines, torch_runs)
     if not rows:
         print("benchmark_report.py: error: no perf.py results among the inputs", file=sys.stderr)
         return 2
-    with open(args.output + ".csv.tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(args.output + ".csv.tmp", args.output + ".csv")
-    with open(args.output + ".md.tmp", "w") as f:
-        f.write(markdown(rows, gemm))
-    os.replace(args.output + ".md.tmp", args.output + ".md")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(args.output + ".csv", table.getvalue())
+    write_atomically(args.output + ".md", markdown(rows, gemm))
     print(markdown(rows, gemm))
     try:
         plot(rows, args.output + ".png")
@@ -230,4 +237,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("benchmark_report.py", main)

@@ -16,10 +16,15 @@ die() {
     exit 1
 }
 
+usage_error() {  # bad arguments: one line, exit 2, as the Python front ends
+    echo "build.sh: error: $*" >&2
+    exit 2
+}
+
 for arg in "$@"; do
     case "$arg" in
         -h|--help) usage; exit 0 ;;
-        *) die "invalid argument '$arg'; build.sh takes no arguments (see -h)" ;;
+        *) usage_error "invalid argument '$arg'; build.sh takes no arguments (see -h)" ;;
     esac
 done
 command -v docker >/dev/null 2>&1 || die "docker is not installed; install Docker Engine first"

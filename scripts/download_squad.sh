@@ -17,6 +17,11 @@ die() {
     exit 1
 }
 
+usage_error() {  # bad arguments: one line, exit 2, as the Python front ends
+    echo "download_squad.sh: error: $*" >&2
+    exit 2
+}
+
 fetch() {  # fetch URL FILE
     if command -v wget >/dev/null 2>&1; then
         wget -q --show-progress -O "$2" "$1"
@@ -38,7 +43,7 @@ for arg in "$@"; do
         -h|--help) usage; exit 0 ;;
         v1_1) versions+=(1.1) ;;
         v2_0) versions+=(2.0) ;;
-        *) die "invalid argument '$arg'; choose v1_1 or v2_0, or nothing for both (see -h)" ;;
+        *) usage_error "invalid argument '$arg'; choose v1_1 or v2_0, or nothing for both (see -h)" ;;
     esac
 done
 if [[ ${#versions[@]} -eq 0 ]]; then

@@ -18,13 +18,33 @@ cd "$(dirname "$0")/.."
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 models="base large" seqs="128 384" precisions="fp16 fp32 int8" batches="1 2 4 8 12 16 24 32 64 128"
 results=results torch_python="" iterations=200 graph=0 squad_json="" vocab="" profiles="" extra=""
-while getopts "m:s:p:b:P:o:t:i:j:v:x:gh" opt; do
+usage_error() { echo "inference_benchmark.sh: error: $*" >&2; exit 2; }
+# The leading ":" makes getopts report a bad option here, in one line, instead of on its own.
+while getopts ":m:s:p:b:P:o:t:i:j:v:x:gh" opt; do
     case "$opt" in
         m) models=$OPTARG ;; s) seqs=$OPTARG ;; p) precisions=$OPTARG ;; b) batches=$OPTARG ;; P) profiles=$OPTARG ;;
         o) results=$OPTARG ;; t) torch_python=$OPTARG ;; i) iterations=$OPTARG ;; g) graph=1 ;;
         j) squad_json=$OPTARG ;; v) vocab=$OPTARG ;; x) extra=$OPTARG ;;
         h) usage; exit 0 ;;
-        *) usage >&2; exit 2 ;;
+        :) usage_error "option -$OPTARG needs a value (-h for help)" ;;
+        *) usage_error "unknown option -$OPTARG (-h for help)" ;;
+    esac
+done
+shift $((OPTIND - 1))
+(( $# == 0 )) || usage_error "invalid argument '$1'; every input is given by an option (-h for help)"
+# Checked before anything is built: a bad value would otherwise stop the sweep hours in.
+for pair in "-s:$seqs" "-b:$batches" "-P:$profiles" "-i:$iterations"; do
+    for value in ${pair#*:}; do
+        [[ $value =~ ^[1-9][0-9]*$ ]] || usage_error "${pair%%:*} takes positive integers, got '$value'"
+    done
+done
+for model in $models; do
+    [[ $model == base || $model == large ]] || usage_error "unknown model $model in -m (base or large)"
+done
+for precision in $precisions; do
+    case "$precision" in
+        fp16|fp32|int8) ;;
+        *) usage_error "unknown precision $precision in -p (fp16, fp32 or int8)" ;;
     esac
 done
 mkdir -p "$results/engines"

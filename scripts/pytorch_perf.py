@@ -8,12 +8,16 @@ as a CUDA graph. Inputs live on the GPU; each iteration is timed with CUDA event
     python scripts/pytorch_perf.py --model large -s 384 -b 1 -b 128 --json torch.json
 """
 import argparse
-import json
-import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from helpers.errors import BertTrtError, check_range, run_main  # noqa: E402
+from helpers.files import check_writable, write_json_atomically  # noqa: E402
 
 SHAPES = {"base": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
           "large": dict(num_hidden_layers=24, hidden_size=1024, num_attention_heads=16, intermediate_size=4096)}
@@ -87,6 +91,18 @@ def main(argv=None):
     p.add_argument("--no-graph", action="store_true", help="eager only")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
+    try:
+        for flag, values, minimum in (("-b/--batch-size", args.batch_size or [], 1),
+                                      ("-s/--sequence-length", args.sequence_length or [], 1),
+                                      ("-i/--iterations", [args.iterations], 1),
+                                      ("-w/--warm-up-runs", [args.warm_up_runs], 0)):
+            for value in values:
+                check_range(flag, value, minimum=minimum)
+        if args.json:
+            check_writable(args.json, "--json file")
+    except BertTrtError as e:
+        print(f"pytorch_perf.py: error: {e}", file=sys.stderr)
+        return 2
     if not torch.cuda.is_available():
         print("pytorch_perf.py: error: no CUDA GPU visible to PyTorch", file=sys.stderr)
         return 2
@@ -107,12 +123,9 @@ def main(argv=None):
     if args.json:
         report = {"model": args.model, "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
                   "gemm_fp16_tflops": rate, "rows": rows}
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(report, f, indent=1)
-        os.replace(tmp, args.json)
+        write_json_atomically(args.json, report)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("pytorch_perf.py", main)

@@ -15,19 +15,33 @@ cd "$(dirname "$0")/.."
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 ckpt="" vocab="" dev="" calib="" precisions="fp32 fp16" seq=384 batch=32 calib_num=500 outdir=engines results=""
 strict=() extra=""
-while getopts "m:v:d:c:p:s:b:n:o:r:tx:h" opt; do
+usage_error() { echo "squad_accuracy.sh: error: $*" >&2; exit 2; }
+# The leading ":" makes getopts report a bad option here, in one line, instead of on its own.
+while getopts ":m:v:d:c:p:s:b:n:o:r:tx:h" opt; do
     case "$opt" in
         m) ckpt=$OPTARG ;; v) vocab=$OPTARG ;; d) dev=$OPTARG ;; c) calib=$OPTARG ;;
         p) precisions=$OPTARG ;; s) seq=$OPTARG ;; b) batch=$OPTARG ;; n) calib_num=$OPTARG ;;
         o) outdir=$OPTARG ;; r) results=$OPTARG ;; t) strict=(--strict) ;; x) extra=$OPTARG ;;
         h) usage; exit 0 ;;
-        *) usage >&2; exit 2 ;;
+        :) usage_error "option -$OPTARG needs a value (-h for help)" ;;
+        *) usage_error "unknown option -$OPTARG (-h for help)" ;;
     esac
 done
+shift $((OPTIND - 1))
+(( $# == 0 )) || usage_error "invalid argument '$1'; every input is given by an option (-h for help)"
 if [[ -z $ckpt || -z $vocab || -z $dev ]]; then
-    echo "squad_accuracy.sh: error: -m CHECKPOINT, -v VOCAB and -d DEV_JSON are required (-h for help)" >&2
-    exit 2
+    usage_error "-m CHECKPOINT, -v VOCAB and -d DEV_JSON are required (-h for help)"
 fi
+for pair in "-s:$seq" "-b:$batch" "-n:$calib_num"; do
+    [[ ${pair#*:} =~ ^[1-9][0-9]*$ ]] || usage_error "${pair%%:*} must be a positive integer, got '${pair#*:}'"
+done
+for precision in $precisions; do
+    case "$precision" in
+        fp32|fp16|int8) ;;
+        *) usage_error "unknown precision $precision in -p (fp32, fp16 or int8)" ;;
+    esac
+done
+[[ -n $precisions ]] || usage_error "-p names no precision (fp32, fp16 or int8)"
 name=$(basename "${ckpt%/}")
 name=${name%.npz}
 mkdir -p "$outdir"

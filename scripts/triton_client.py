@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers.data_processing import read_squad_examples  # noqa: E402
-from helpers.errors import BertTrtError  # noqa: E402
+from helpers.errors import BertTrtError, run_main  # noqa: E402
 from helpers.files import write_json_atomically  # noqa: E402
 
 EXIT_COMMANDS = ("exit", "quit")
@@ -199,10 +199,7 @@ def main(argv=None):
     except (BertTrtError, ValueError, OSError) as e:
         print(f"triton_client.py: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("triton_client.py: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("triton_client.py", main)

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from helpers.errors import BertTrtError  # noqa: E402
+from helpers.errors import BertTrtError, run_main  # noqa: E402
 from helpers.names import INPUT_NAMES, OUTPUT_NAME, PACKED_INPUT_NAMES  # noqa: E402
 from helpers.serving import QAOptions  # noqa: E402
 from helpers.trt_common import EngineInfo  # noqa: E402
@@ -323,4 +323,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("triton_repository.py", main)

@@ -13,10 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.squad_metrics import (EvaluationError, evaluate_v1,  # noqa: E402
-                                   load_dataset, load_predictions, missing_predictions)
+from helpers.errors import BertTrtError, run_main  # noqa: E402
+from helpers.squad_metrics import (check_expected_f1, check_predictions_match,  # noqa: E402
+                                   evaluate_v1, load_dataset, load_predictions,
+                                   missing_predictions)
 
 EXPECTED_VERSION = "1.1"
+PROG = Path(__file__).name
 
 
 def main(argv=None):
@@ -27,11 +30,17 @@ def main(argv=None):
                         help="exit 1 when the F1 (percent) is below this")
     args = parser.parse_args(argv)
     try:
+        if args.expected_f1 is not None:
+            check_expected_f1(args.expected_f1)
         dataset, version = load_dataset(args.dataset_file)
         predictions = load_predictions(args.prediction_file)
-    except EvaluationError as error:
-        print(f"error: {error}", file=sys.stderr)
+        unknown = check_predictions_match(dataset, predictions, args.prediction_file)
+    except BertTrtError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
+    if unknown:
+        print(f"{len(unknown)} predictions match no question of the dataset and are not scored "
+              f"(first: {unknown[0]})", file=sys.stderr)
     if version != EXPECTED_VERSION:
         print(f"Evaluation expects v-{EXPECTED_VERSION}, but got dataset with v-{version}",
               file=sys.stderr)
@@ -48,4 +57,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(PROG, main)

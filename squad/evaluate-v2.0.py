@@ -15,11 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.files import write_json_atomically  # noqa: E402
-from helpers.squad_metrics import (EvaluationError, evaluate_v2,  # noqa: E402
+from helpers.errors import BertTrtError, check_range, run_main  # noqa: E402
+from helpers.files import check_writable, write_json_atomically  # noqa: E402
+from helpers.squad_metrics import (EvaluationError, check_predictions_match,  # noqa: E402
+                                   evaluate_v2,
                                    has_answer_by_id, load_dataset, load_na_probs,
                                    load_predictions, missing_predictions,
                                    precision_recall_curve, raw_scores_v2)
+
+PROG = Path(__file__).name
 
 
 def parse_args(argv):
@@ -50,7 +54,11 @@ def write_precision_recall_plots(result, dataset, predictions, na_probs, image_d
     has_answer = has_answer_by_id(dataset)
     if not any(has_answer.values()):
         return
-    os.makedirs(image_dir, exist_ok=True)
+    try:
+        os.makedirs(image_dir, exist_ok=True)
+    except OSError as error:
+        raise EvaluationError(f"cannot make --out-image-dir {image_dir}: {error.strerror}; "
+                              f"name a folder that can be created") from None
     exact_raw, f1_raw = raw_scores_v2(dataset, predictions)
     oracle = {qas_id: float(value) for qas_id, value in has_answer.items()}
     curves = (("pr_exact", exact_raw, "Precision-Recall curve for Exact Match score"),
@@ -68,8 +76,7 @@ def write_precision_recall_plots(result, dataset, predictions, na_probs, image_d
         plt.xlim([0.0, 1.05])
         plt.ylim([0.0, 1.05])
         plt.title(title)
-        plt.savefig(os.path.join(image_dir, f"{name}.png"))
-        plt.clf()
+        _save_figure(plt, os.path.join(image_dir, f"{name}.png"))
     for name, wanted in (("hasAns", True), ("noAns", False)):
         values = [na_probs[qas_id] for qas_id, value in has_answer.items() if value == wanted]
         if not values:
@@ -78,15 +85,36 @@ def write_precision_recall_plots(result, dataset, predictions, na_probs, image_d
         plt.xlabel("Model probability of no-answer")
         plt.ylabel("Proportion of dataset")
         plt.title(f"Histogram of no-answer probability: {name}")
-        plt.savefig(os.path.join(image_dir, f"na_prob_hist_{name}.png"))
+        _save_figure(plt, os.path.join(image_dir, f"na_prob_hist_{name}.png"))
+
+
+def _save_figure(plt, path):
+    try:
+        plt.savefig(path)
+    except OSError as error:
+        raise EvaluationError(f"cannot write {path}: {error.strerror}") from None
+    finally:
         plt.clf()
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_range("--na-prob-thresh", args.na_prob_thresh)
+        if args.out_file:
+            check_writable(args.out_file, "--out-file")
+        if args.out_image_dir and os.path.exists(args.out_image_dir) \
+                and not os.path.isdir(args.out_image_dir):
+            raise EvaluationError(f"--out-image-dir {args.out_image_dir} is a file; name a folder")
+        if args.out_image_dir and not args.na_prob_file:
+            print(f"{PROG}: warning: --out-image-dir has no effect without --na-prob-file",
+                  file=sys.stderr)
         dataset, _ = load_dataset(args.data_file)
         predictions = load_predictions(args.pred_file)
+        unknown = check_predictions_match(dataset, predictions, args.pred_file)
+        if unknown:
+            print(f"{len(unknown)} predictions match no question of the dataset and are not "
+                  f"scored (first: {unknown[0]})", file=sys.stderr)
         na_probs = load_na_probs(args.na_prob_file) if args.na_prob_file else None
         missing = missing_predictions(dataset, predictions)
         if missing:
@@ -99,19 +127,15 @@ def main(argv=None):
         if na_probs is not None and args.out_image_dir:
             write_precision_recall_plots(result, dataset, predictions, na_probs,
                                          args.out_image_dir)
-    except EvaluationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not args.out_file:
-        print(json.dumps(result, indent=2))
-        return 0
-    try:
-        write_json_atomically(args.out_file, result)
-    except OSError as error:
-        print(f"error: cannot write {args.out_file}: {error.strerror}", file=sys.stderr)
+        if args.out_file:
+            write_json_atomically(args.out_file, result)
+        else:
+            print(json.dumps(result, indent=2))
+    except BertTrtError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(PROG, main)

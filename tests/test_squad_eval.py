@@ -374,5 +374,5 @@ def test_find_best_threshold_by_hand():
 def test_load_dataset_rejects_a_non_squad_file(tmp_path):
     path = tmp_path / "other.json"
     path.write_text('{"data": [{"title": "x"}]}', encoding="utf-8")
-    with pytest.raises(EvaluationError, match="lacks SQuAD fields"):
+    with pytest.raises(EvaluationError, match=r"data\[0\] has no \"paragraphs\""):
         load_dataset(path)

@@ -11,6 +11,7 @@ import pytest
 from conftest import REPO
 from helpers import weights as W
 from helpers.weights import BertConfig, WeightsError
+from helpers.files import OutputError
 
 TINY = BertConfig(num_hidden_layers=2, hidden_size=8, num_attention_heads=2, intermediate_size=16,
                   vocab_size=20, max_position_embeddings=16)
@@ -243,6 +244,9 @@ def test_tf_checkpoint_errors(tf, tmp_path):
         W.load_weights(tmp_path / "e" / "model.ckpt-1")
     (tmp_path / "e" / "model.ckpt-1.index").write_bytes(b"not a checkpoint")
     (tmp_path / "e" / "bert_config.json").write_text(json.dumps(TINY.to_dict()))
+    with pytest.raises(WeightsError, match="no model.ckpt-1.data-00000-of-00001 beside"):
+        W.load_weights(tmp_path / "e" / "model.ckpt-1")
+    (tmp_path / "e" / "model.ckpt-1.data-00000-of-00001").write_bytes(b"")
     with pytest.raises(WeightsError, match="cannot read TensorFlow checkpoint"):
         W.load_weights(tmp_path / "e" / "model.ckpt-1")
 
@@ -377,7 +381,7 @@ def test_save_is_atomic_and_validated(tmp_path, monkeypatch):
     huge = {**weights, "qa.bias": np.array([1e6, 0], np.float32)}
     with pytest.raises(WeightsError, match="qa.bias has values beyond the float16 range"):
         W.save_weights(tmp_path / "other.npz", TINY, huge, dtype=np.float16)
-    with pytest.raises(WeightsError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         W.save_weights(tmp_path / "missing" / "other.npz", TINY, weights)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
 
@@ -446,9 +450,9 @@ def test_cli_convert_and_random(hf_model, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("convert", "no/such/model", "out.npz"), "error: no such file or directory: no/such/model"),
-    (("convert", "OUT_DIR", "out.txt"), "error: output file out.txt must end in .npz"),
-    (("random", "huge", "out.npz"), "error: config file not found: huge"),
+    (("convert", "no/such/model", "out.npz"), "python -m helpers.weights: error: no such file or directory: no/such/model"),
+    (("convert", "OUT_DIR", "out.txt"), "python -m helpers.weights: error: output file out.txt must end in .npz"),
+    (("random", "huge", "out.npz"), "python -m helpers.weights: error: config file not found: huge"),
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
     args = [str(tmp_path) if a == "OUT_DIR" else a for a in args]
@@ -468,6 +472,7 @@ def test_tensorflow_is_needed_only_for_tf_checkpoints(hf_model, tmp_path, monkey
     assert done.stdout.split() == ["False", "False"], done.stderr
     W.save_weights(tmp_path / "tiny.npz", TINY, tiny_weights())
     (tmp_path / "model.ckpt-1.index").write_bytes(b"")
+    (tmp_path / "model.ckpt-1.data-00000-of-00001").write_bytes(b"")
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # import now fails as if not installed
     with pytest.raises(WeightsError, match="needs TensorFlow: pip install tensorflow-cpu, or "
                                            "convert it to .npz"):
