@@ -585,15 +585,6 @@ def _write_json(path, obj):
                              f"{Path(path).parent} exist and is it writable?)") from None
 
 
-def check_writable(path, what):
-    """Fail now, before any model work, if `path` cannot be written: its folder must exist."""
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise AnsweringError(f"the folder of the {what} {path} does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise AnsweringError(f"the folder of the {what} {path} is not writable")
-
-
 def write_predictions(path, predictions, nbest_path=None, null_odds_path=None):
     """Write {qas_id: answer text} to path, and optionally the n-best lists and null odds.
 
