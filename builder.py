@@ -30,6 +30,7 @@ import numpy as np
 from helpers.calibrator import make_calibrator, with_scales_from
 from helpers.errors import BertTrtError
 from helpers.files import write_atomically
+from helpers.models import choose_casing, find_vocab, model_casing, resolve_model
 from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, build_failure,
                                 import_pycuda, import_tensorrt, input_shapes, make_build_logger)
 from helpers.weights import check_vocab, load_weights, save_weights
@@ -536,7 +537,7 @@ def serialize_network(trt, logger, args, config, weights, precision, half_plugin
         seq = max(args.sequence_length)
         calibrator = make_calibrator(args.calib_cache, args.squad_json, args.vocab_file, seq,
                                      args.calib_num, args.max_query_length, args.doc_stride,
-                                     calibration_algorithm)
+                                     calibration_algorithm, do_lower_case=args.do_lower_case)
         build_config.int8_calibrator = calibrator
         build_config.set_calibration_profile(calibration_profile(builder, seq, args.varseqlen))
 
@@ -606,7 +607,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("-m", "--ckpt", required=True,
                    help="the checkpoint: a TF checkpoint prefix (model.ckpt-N), a Hugging Face model "
-                        "directory, or a weights file written by --export-weights (.npz)")
+                        "directory, a weights file written by --export-weights (.npz), or a Hugging Face "
+                        "Hub id ORG/NAME[@REVISION] (fetched into the Hub cache; HF_HUB_OFFLINE=1 reads it only)")
     p.add_argument("-o", "--output", required=True,
                    help="the engine file to write (or the .npz file with --export-weights)")
     p.add_argument("-b", "--batch-size", type=int, action="append",
@@ -622,8 +624,11 @@ def parse_args(argv=None):
                         "otherwise it keeps a higher precision wherever that is faster")
     p.add_argument("-w", "--workspace-size", type=int, default=2048, help="workspace memory pool in MiB")
     p.add_argument("-j", "--squad-json", help="SQuAD JSON whose features calibrate int8 (use train, not dev)")
-    p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (for int8 calibration, and checked "
-                                              "against the model's vocabulary size)")
+    p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (for int8 calibration and the casing, and "
+                                              "checked against the model's vocabulary size; default: beside -m)")
+    p.add_argument("--do-lower-case", action=argparse.BooleanOptionalAction, default=None,
+                   help="lower-case text before WordPiece, recorded in ENGINE.json (default: the model's: "
+                        "tokenizer_config.json, else cased if the vocabulary has upper-case word pieces)")
     p.add_argument("-n", "--calib-num", type=int, default=100, help="number of features to calibrate on")
     p.add_argument("-g", "--force-fc2-gemm", action="store_true",
                    help="run each FFN's second projection through the CustomFCPluginDynamic GEMM")
@@ -740,6 +745,12 @@ def check_arguments(args, config):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        model_named = args.ckpt
+        args.ckpt = resolve_model(args.ckpt)  # a Hub id becomes its snapshot folder in the Hub cache
+        args.vocab_file = args.vocab_file or find_vocab(args.ckpt)
+        model_lower_case, _ = model_casing(args.ckpt, args.vocab_file)
+        args.do_lower_case = choose_casing(model_lower_case, args.do_lower_case,
+                                           lambda message: print(f"builder.py: warning: {message}", file=sys.stderr))
         config_path = None
         if args.config_dir:
             config_path = next((os.path.join(args.config_dir, n) for n in ("bert_config.json", "config.json")
@@ -760,8 +771,8 @@ def main(argv=None):
         write_atomically(args.output, engine)
         EngineInfo(tensorrt_version=version, precision=precision, batch_sizes=sorted(args.batch_size),
                    sequence_lengths=sorted(args.sequence_length), model=config.to_dict(), gelu=config.gelu,
-                   source=os.path.basename(os.path.normpath(args.ckpt)),
-                   build_seconds=round(seconds, 1),
+                   source=model_named if model_named != args.ckpt else os.path.basename(os.path.normpath(args.ckpt)),
+                   build_seconds=round(seconds, 1), do_lower_case=args.do_lower_case,
                    build_options={"tactic_sources": [n.lower() for n in args.tactic_sources],
                                   "optimization_level": args.optimization_level,
                                   "force_fc2_gemm": args.force_fc2_gemm, "strict": args.strict,

@@ -18,6 +18,7 @@ import warnings
 from helpers.answering import answer_examples, write_predictions
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
 from helpers.errors import BertTrtError
+from helpers.models import choose_casing, model_casing, resolve_model
 from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
 
@@ -64,6 +65,18 @@ def find_vocab(args):
     raise ValueError("no vocabulary: pass the model's vocab.txt with -v")
 
 
+def lower_case(args, vocab_file):
+    """The casing the engine was built with (engines from before it was recorded: uncased), or the
+    checkpoint's; a contradicting --[no-]do-lower-case wins with a warning."""
+    if args.engine:
+        from helpers.trt_common import EngineInfo
+        info = EngineInfo.load(args.engine)
+        model_lower_case = info.lower_case() if info else True
+    else:
+        model_lower_case, _ = model_casing(args.ckpt, vocab_file)
+    return choose_casing(model_lower_case, args.do_lower_case, warnings.warn)
+
+
 def read_text(path, what):
     try:
         with open(path, encoding="utf-8") as f:
@@ -95,8 +108,9 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("-e", "--engine", help="TensorRT engine built by builder.py")
-    model.add_argument("-m", "--ckpt", help="run this checkpoint (TF prefix, Hugging Face directory or .npz) with "
-                                            "the numpy reference on the CPU instead of an engine")
+    model.add_argument("-m", "--ckpt", help="run this checkpoint (TF prefix, Hugging Face directory, .npz, or Hugging "
+                                            "Face Hub id ORG/NAME[@REVISION]) with the numpy reference on the CPU "
+                                            "instead of an engine")
     p.add_argument("--config", help="with -m: the model config file, when not beside the checkpoint")
     p.add_argument("-p", "--passage", nargs="*", help="text of the passage to ask about")
     p.add_argument("-pf", "--passage-file", help="file holding the passage")
@@ -106,6 +120,9 @@ def parse_args(argv=None):
     p.add_argument("-o", "--output-prediction-file", default="./predictions.json",
                    help="where -sq writes its predictions (JSON: question id -> answer)")
     p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (default: beside -m's checkpoint)")
+    p.add_argument("--do-lower-case", action=argparse.BooleanOptionalAction, default=None,
+                   help="lower-case text before WordPiece (default: the engine's casing, from ENGINE.json; "
+                        "with -m the model's)")
     p.add_argument("-s", "--sequence-length", type=int,
                    help="tokens per window (default: the engine's; 384 with -m)")
     p.add_argument("-b", "--batch-size", type=int, help="windows per inference (default: the engine's largest; 8 with -m)")
@@ -124,7 +141,10 @@ def main(argv=None):
     args = parse_args(argv)
     warnings.formatwarning = one_line_warning
     try:
-        tokenizer = FullTokenizer(find_vocab(args), do_lower_case=True)
+        if args.ckpt:
+            args.ckpt = resolve_model(args.ckpt)  # a Hub id becomes its snapshot folder in the Hub cache
+        vocab_file = find_vocab(args)
+        tokenizer = FullTokenizer(vocab_file, do_lower_case=lower_case(args, vocab_file))
         model, config, sequence_lengths, max_batch = load_model(args)
         if config:
             check_vocab(BertConfig.from_json(config), len(tokenizer.vocab))
