@@ -18,7 +18,7 @@ import pytest
 
 from helpers.models import ModelError, choose_casing, model_casing, parse_hub_id, resolve_model, vocab_is_cased
 from helpers.trt_common import EngineInfo
-from tests.conftest import REPO
+from tests.conftest import REPO, write_cased_vocab
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 HUB_ID = "test-org/minilm-squad"
@@ -167,28 +167,12 @@ def test_parse_hub_id():
 
 # Casing.
 
-def cased_vocab_lines(uncased_vocab):
-    """An uncased vocabulary plus the capitalized and upper-case forms of its words: a cased one."""
-    lines = uncased_vocab.read_text(encoding="utf-8").splitlines()
-    seen = set(lines)
-    extra = []
-    for token in lines:
-        if token.startswith("[") or token.startswith("##"):
-            continue
-        for form in (token.capitalize(), token.upper() if len(token) <= 4 else token):
-            if form not in seen:
-                seen.add(form)
-                extra.append(form)
-    return lines + extra
-
-
 @pytest.fixture
 def cased_model(tmp_path, hf_model):
-    """The HF test model's folder with a cased vocabulary (its config's vocab_size to match)."""
+    """A folder holding a cased vocabulary made from the HF test model's."""
     folder = tmp_path / "cased"
     folder.mkdir()
-    lines = cased_vocab_lines(hf_model / "vocab.txt")
-    (folder / "vocab.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_cased_vocab(hf_model / "vocab.txt", folder / "vocab.txt")
     return folder
 
 
