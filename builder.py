@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from helpers.calibrator import make_calibrator, with_scales_from
+from helpers.cli import HelpFormatter
 from helpers.errors import BertTrtError
 from helpers.files import write_atomically
 from helpers.models import choose_casing, find_vocab, model_casing, resolve_model
@@ -604,7 +605,7 @@ def build_engine(args, config, weights):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
     p.add_argument("-m", "--ckpt", required=True,
                    help="the checkpoint: a TF checkpoint prefix (model.ckpt-N), a Hugging Face model "
                         "directory, a weights file written by --export-weights (.npz), or a Hugging Face "

@@ -16,6 +16,7 @@ import time
 import warnings
 
 from helpers.answering import answer_examples, write_predictions
+from helpers.cli import HelpFormatter
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
 from helpers.errors import BertTrtError
 from helpers.models import choose_casing, model_casing, resolve_model
@@ -105,12 +106,12 @@ def one_line_warning(message, category, filename, lineno, line=None):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                                formatter_class=HelpFormatter, epilog=__doc__)
     model = p.add_mutually_exclusive_group(required=True)
-    model.add_argument("-e", "--engine", help="TensorRT engine built by builder.py")
+    model.add_argument("-e", "--engine", help="TensorRT engine built by builder.py (this or -m is required)")
     model.add_argument("-m", "--ckpt", help="run this checkpoint (TF prefix, Hugging Face directory, .npz, or Hugging "
                                             "Face Hub id ORG/NAME[@REVISION]) with the numpy reference on the CPU "
-                                            "instead of an engine")
+                                            "instead of an engine (this or -e is required)")
     p.add_argument("--config", help="with -m: the model config file, when not beside the checkpoint")
     p.add_argument("-p", "--passage", nargs="*", help="text of the passage to ask about")
     p.add_argument("-pf", "--passage-file", help="file holding the passage")
@@ -132,7 +133,8 @@ def parse_args(argv=None):
     p.add_argument("--doc-stride", type=int, default=128, help="tokens between the starts of two windows")
     p.add_argument("--version-2-with-negative", action="store_true",
                    help="SQuAD 2.0: answer '' when the no-answer score wins by --null-score-diff-threshold")
-    p.add_argument("--null-score-diff-threshold", type=float, default=0.0)
+    p.add_argument("--null-score-diff-threshold", type=float, default=0.0,
+                   help="with --version-2-with-negative: how much the no-answer score must win by")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for -sq")
     return p.parse_args(argv)
 

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from helpers.cli import HelpFormatter
 from helpers.files import write_json_atomically
 from helpers.layer_profile import engine_layer_name, inspected_precisions, make_profiler, summarize_parts, time_by
 from helpers.errors import BertTrtError
@@ -130,7 +131,7 @@ def print_layer_report(report):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
     p.add_argument("-e", "--engine", required=True, help="engine built by builder.py")
     p.add_argument("-b", "--batch-size", type=int, action="append",
                    help="batch size; repeatable (default: the largest batch of each profile)")
