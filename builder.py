@@ -31,7 +31,7 @@ from helpers.calibrator import make_calibrator, with_scales_from
 from helpers.cli import HelpFormatter
 from helpers.errors import BertTrtError
 from helpers.files import write_atomically
-from helpers.models import choose_casing, find_vocab, model_casing, resolve_model
+from helpers.models import decide_casing, find_vocab, resolve_model
 from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, build_failure,
                                 import_pycuda, import_tensorrt, input_shapes, make_build_logger)
 from helpers.weights import check_vocab, load_weights, save_weights
@@ -749,8 +749,7 @@ def main(argv=None):
         model_named = args.ckpt
         args.ckpt = resolve_model(args.ckpt)  # a Hub id becomes its snapshot folder in the Hub cache
         args.vocab_file = args.vocab_file or find_vocab(args.ckpt)
-        model_lower_case, _ = model_casing(args.ckpt, args.vocab_file)
-        args.do_lower_case = choose_casing(model_lower_case, args.do_lower_case,
+        args.do_lower_case = decide_casing(args.ckpt, args.vocab_file, args.do_lower_case,
                                            lambda message: print(f"builder.py: warning: {message}", file=sys.stderr))
         config_path = None
         if args.config_dir:

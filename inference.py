@@ -19,7 +19,7 @@ from helpers.answering import answer_examples, write_predictions
 from helpers.cli import HelpFormatter
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
 from helpers.errors import BertTrtError
-from helpers.models import choose_casing, model_casing, resolve_model
+from helpers.models import choose_casing, decide_casing, resolve_model
 from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
 
@@ -69,13 +69,11 @@ def find_vocab(args):
 def lower_case(args, vocab_file):
     """The casing the engine was built with (engines from before it was recorded: uncased), or the
     checkpoint's; a contradicting --[no-]do-lower-case wins with a warning."""
-    if args.engine:
-        from helpers.trt_common import EngineInfo
-        info = EngineInfo.load(args.engine)
-        model_lower_case = info.lower_case() if info else True
-    else:
-        model_lower_case, _ = model_casing(args.ckpt, vocab_file)
-    return choose_casing(model_lower_case, args.do_lower_case, warnings.warn)
+    if args.ckpt:
+        return decide_casing(args.ckpt, vocab_file, args.do_lower_case, warnings.warn)
+    from helpers.trt_common import EngineInfo
+    info = EngineInfo.load(args.engine)
+    return choose_casing(info.lower_case() if info else True, args.do_lower_case, warnings.warn)
 
 
 def read_text(path, what):

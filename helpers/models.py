@@ -33,6 +33,10 @@ class ModelError(BertTrtError, ValueError):
     """A model that cannot be found, fetched, or whose casing contradicts itself; one line."""
 
 
+class CasingContradiction(ModelError):
+    """tokenizer_config.json and the vocabulary disagree on whether the model is cased."""
+
+
 def _names_a_hub_id(text):
     """Whether `text`, which is no local path, was meant as a Hub id (and not as a path)."""
     if "@" in text:
@@ -182,13 +186,26 @@ def model_casing(model_path=None, vocab_file=None):
     if configured is not None:
         if cased_vocab is not None and cased_vocab == configured:
             has = "upper-case word pieces" if cased_vocab else "no upper-case word pieces"
-            raise ModelError(f"{config_file} says do_lower_case {str(configured).lower()}, but the "
-                             f"vocabulary {vocab_file} has {has}; pass the vocab.txt that came with "
-                             "the model (-v), or correct do_lower_case in tokenizer_config.json")
+            raise CasingContradiction(
+                f"{config_file} says do_lower_case {str(configured).lower()}, but the vocabulary "
+                f"{vocab_file} has {has}; pass the vocab.txt that came with the model (-v), or "
+                "choose with --do-lower-case or --no-do-lower-case")
         return configured, str(config_file)
     if cased_vocab is not None:
         return not cased_vocab, f"{vocab_file} ({'cased' if cased_vocab else 'uncased'} word pieces)"
     return True, "the default (no tokenizer_config.json or vocab.txt beside the model)"
+
+
+def decide_casing(model_path, vocab_file, requested, warn):
+    """do_lower_case for a model: model_casing's, or the command line's (`requested`, None when not
+    given), which also settles a contradiction between tokenizer_config.json and the vocabulary."""
+    try:
+        model_lower_case, _ = model_casing(model_path, vocab_file)
+    except CasingContradiction:
+        if requested is None:
+            raise
+        return requested
+    return choose_casing(model_lower_case, requested, warn)
 
 
 def choose_casing(model_lower_case, requested, warn):

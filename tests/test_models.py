@@ -233,3 +233,6 @@ def test_a_vocabulary_contradicting_tokenizer_config_is_one_line(tmp_path, hf_mo
                  offline_env(hub_cache))
     assert_one_line_error(result, "builder.py", "says do_lower_case true")
     assert not output.exists()
+    chosen = run(["inference.py", "-m", model, "-v", cased_model / "vocab.txt", "--no-do-lower-case",
+                  "-p", PASSAGE, "-q", QUESTIONS[0]], offline_env(hub_cache))
+    assert_one_line_error(chosen, "inference.py", "vocab.txt has")  # the casing settled, the size is wrong
