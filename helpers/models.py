@@ -25,7 +25,7 @@ HUB_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.
              "special_tokens_map.json", "model.safetensors.index.json", "model-*-of-*.safetensors")
 # A Hub name part: letters, digits, '-', '_', '.'; not starting or ending with '-' or '.', no '--'
 # or '..' (huggingface_hub's own rule), at most 96 characters.
-_NAME = r"(?!.*(?:--|\.\.))[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
+_NAME = r"(?![^/@]*(?:--|\.\.))[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
 _HUB_ID = re.compile(rf"({_NAME})/({_NAME})(?:@([A-Za-z0-9_./-]+))?")
 
 
@@ -72,11 +72,6 @@ def resolve_model(path_or_id):
                          "a Hugging Face model folder, a .npz, or a Hub id ORG/NAME")
     repo_id, revision = parse_hub_id(text)
     return download(repo_id, revision, path_hint=text)
-
-
-def hub_cache():
-    from huggingface_hub import constants
-    return constants.HF_HUB_CACHE
 
 
 def download(repo_id, revision=None, path_hint=None):
