@@ -236,3 +236,11 @@ def test_a_vocabulary_contradicting_tokenizer_config_is_one_line(tmp_path, hf_mo
     chosen = run(["inference.py", "-m", model, "-v", cased_model / "vocab.txt", "--no-do-lower-case",
                   "-p", PASSAGE, "-q", QUESTIONS[0]], offline_env(hub_cache))
     assert_one_line_error(chosen, "inference.py", "vocab.txt has")  # the casing settled, the size is wrong
+
+
+def test_engine_info_records_the_casing(tmp_path):
+    engine = tmp_path / "cased.engine"
+    EngineInfo(tensorrt_version="10.16", precision="fp16", batch_sizes=[1], sequence_lengths=[128],
+               do_lower_case=False).save(engine)
+    assert json.loads((tmp_path / "cased.engine.json").read_text())["do_lower_case"] is False
+    assert EngineInfo.load(engine).lower_case() is False
