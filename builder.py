@@ -23,9 +23,11 @@ from helpers.build_options import (LIBRARY_TACTICS, PACKED_MAX_SEQUENCE, BuildOp
                                    check_for_model, check_for_tensorrt, check_values, projection_kinds,
                                    tactic_source_names, warnings)
 from helpers.calibrator import calibration_features, make_calibrator, with_scales_from
+from helpers.cli import HelpFormatter
 from helpers.errors import BertTrtError, run_main
 from helpers.files import check_writable, write_atomically
 from helpers.graph import Graph
+from helpers.models import decide_casing, find_vocab, resolve_model
 from helpers.precision import apply_pins, make_plan
 from helpers.quantization import calibrate_scales, load_scales, save_scales
 from helpers.trt_common import (EngineInfo, TensorRTError, build_failure, import_pycuda, import_tensorrt,
@@ -210,7 +212,8 @@ def calibrate(trt, logger, options, config, weights, cache_path, algorithm):
     import dataclasses
     twin = dataclasses.replace(options, timing_cache=None, batch_size=(1,), optimization_level=0, varseqlen=False)
     calibrator = make_calibrator(cache_path, options.squad_json, options.vocab_file, options.max_sequence,
-                                 options.calib_num, options.max_query_length, options.doc_stride, algorithm)
+                                 options.calib_num, options.max_query_length, options.doc_stride, algorithm,
+                                 do_lower_case=options.do_lower_case)
     _, seconds = serialize_network(trt, logger, twin, config, weights, make_plan(twin, config, calibration=True),
                                    layout_for(twin, varseqlen=False), calibrator)
     return seconds
@@ -232,7 +235,8 @@ def implicit_calibrator(trt, logger, options, config, weights):
                 merged = with_scales_from(f.read(), g.read(), qkv_inputs(config))
             write_atomically(cache, merged)
     calibrator = make_calibrator(cache, options.squad_json, options.vocab_file, options.max_sequence,
-                                 options.calib_num, options.max_query_length, options.doc_stride)
+                                 options.calib_num, options.max_query_length, options.doc_stride,
+                                 do_lower_case=options.do_lower_case)
     return calibrator, seconds
 
 
@@ -243,7 +247,7 @@ def explicit_scales(options, config, weights):
     if os.path.exists(options.scales):
         return load_scales(options.scales, config, qkv_max=options.calib_qkv_max)
     features = calibration_features(options.squad_json, options.vocab_file, options.max_sequence, options.calib_num,
-                                    options.max_query_length, options.doc_stride)
+                                    options.max_query_length, options.doc_stride, options.do_lower_case)
     scales = calibrate_scales(config, weights, features, qkv_max=options.calib_qkv_max, progress=options.progress)
     save_scales(options.scales, scales)
     return scales
@@ -264,10 +268,11 @@ def build_engine(options, config, weights, trt):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
     p.add_argument("-m", "--ckpt", required=True,
                    help="the checkpoint: a TF checkpoint prefix (model.ckpt-N), a Hugging Face model "
-                        "directory, or a weights file written by --export-weights (.npz)")
+                        "directory, a weights file written by --export-weights (.npz), or a Hugging Face "
+                        "Hub id ORG/NAME[@REVISION] (fetched into the Hub cache; HF_HUB_OFFLINE=1 reads it only)")
     p.add_argument("-o", "--output", required=True,
                    help="the engine file to write (or the .npz file with --export-weights)")
     p.add_argument("-b", "--batch-size", type=int, action="append",
@@ -290,8 +295,11 @@ def parse_args(argv=None):
                         "(default on 8.6 and 10.x; TensorRT 11 has none)")
     p.add_argument("-w", "--workspace-size", type=int, default=2048, help="workspace memory pool in MiB")
     p.add_argument("-j", "--squad-json", help="SQuAD JSON whose features calibrate int8 (use train, not dev)")
-    p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (for int8 calibration, and checked "
-                                              "against the model's vocabulary size)")
+    p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (for int8 calibration and the casing, and "
+                                              "checked against the model's vocabulary size; default: beside -m)")
+    p.add_argument("--do-lower-case", action=argparse.BooleanOptionalAction, default=None,
+                   help="lower-case text before WordPiece, recorded in ENGINE.json (default: the model's: "
+                        "tokenizer_config.json, else cased if the vocabulary has upper-case word pieces)")
     p.add_argument("-n", "--calib-num", type=int, default=100, help="number of features to calibrate on")
     p.add_argument("-g", "--force-fc2-gemm", action="store_true",
                    help="run each FFN's second projection through the CustomFCPluginDynamic GEMM")
@@ -357,6 +365,13 @@ def config_path_of(options):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        # The model is found first (a Hub id becomes its snapshot folder in the Hub cache), so that the
+        # vocabulary beside it and its casing are known when the options are decided.
+        model_named = args.ckpt
+        args.ckpt = resolve_model(args.ckpt)
+        args.vocab_file = args.vocab_file or find_vocab(args.ckpt)
+        args.do_lower_case = decide_casing(args.ckpt, args.vocab_file, args.do_lower_case,
+                                           lambda message: print(f"builder.py: warning: {message}", file=sys.stderr))
         options = BuildOptions.from_namespace(args)
         check_values(options)
         for path, what in ((options.output, "output file"), (options.timing_cache, "--timing-cache file")):
@@ -384,8 +399,10 @@ def main(argv=None) -> int:
         write_atomically(options.output, engine)
         EngineInfo(tensorrt_version=trt.__version__, precision=options.precision,
                    batch_sizes=sorted(options.batch_size), sequence_lengths=sorted(options.sequence_length),
-                   model=config.to_dict(), gelu=config.gelu, source=os.path.basename(os.path.normpath(options.ckpt)),
-                   build_seconds=round(seconds, 1), build_options=options.engine_record()).save(options.output)
+                   model=config.to_dict(), gelu=config.gelu,
+                   source=model_named if model_named != options.ckpt else os.path.basename(os.path.normpath(options.ckpt)),
+                   build_seconds=round(seconds, 1), do_lower_case=options.do_lower_case,
+                   build_options=options.engine_record()).save(options.output)
         print(f"built {options.output}: {options.precision}"
               f"{' (' + options.quantization + ')' if options.quantization else ''}, "
               f"{'strongly' if options.strongly_typed else 'weakly'} typed, batch {sorted(options.batch_size)}, "

@@ -19,9 +19,11 @@ import time
 import warnings
 
 from helpers.answering import answer_examples, available_cores, write_predictions
+from helpers.cli import HelpFormatter
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
 from helpers.errors import BertTrtError, check_range, run_main
 from helpers.files import check_writable
+from helpers.models import choose_casing, decide_casing, resolve_model
 from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
 
@@ -98,6 +100,16 @@ def find_vocab(args):
         if os.path.exists(candidate):
             return candidate
     raise ValueError("no vocabulary: pass the model's vocab.txt with -v")
+
+
+def lower_case(args, vocab_file):
+    """The casing the engine was built with (engines from before it was recorded: uncased), or the
+    checkpoint's; a contradicting --[no-]do-lower-case wins with a warning."""
+    if args.ckpt:
+        return decide_casing(args.ckpt, vocab_file, args.do_lower_case, warnings.warn)
+    from helpers.trt_common import EngineInfo
+    info = EngineInfo.load(args.engine)
+    return choose_casing(info.lower_case() if info else True, args.do_lower_case, warnings.warn)
 
 
 def read_text(path, what):
@@ -182,11 +194,12 @@ def one_line_warning(message, category, filename, lineno, line=None):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                                formatter_class=HelpFormatter, epilog=__doc__)
     model = p.add_mutually_exclusive_group(required=True)
-    model.add_argument("-e", "--engine", help="TensorRT engine built by builder.py")
-    model.add_argument("-m", "--ckpt", help="run this checkpoint (TF prefix, Hugging Face directory or .npz) with "
-                                            "the numpy reference on the CPU instead of an engine")
+    model.add_argument("-e", "--engine", help="TensorRT engine built by builder.py (this or -m is required)")
+    model.add_argument("-m", "--ckpt", help="run this checkpoint (TF prefix, Hugging Face directory, .npz, or Hugging "
+                                            "Face Hub id ORG/NAME[@REVISION]) with the numpy reference on the CPU "
+                                            "instead of an engine (this or -e is required)")
     p.add_argument("--config", help="with -m: the model config file, when not beside the checkpoint")
     p.add_argument("-p", "--passage", nargs="*", help="text of the passage to ask about")
     p.add_argument("-pf", "--passage-file", help="file holding the passage")
@@ -203,6 +216,9 @@ def parse_args(argv=None):
     p.add_argument("--sort-by-length", action="store_true",
                    help="with -sq: run each window on the smallest of the engine's sequence lengths that holds it")
     p.add_argument("-v", "--vocab-file", help="vocab.txt of the model (default: beside -m's checkpoint)")
+    p.add_argument("--do-lower-case", action=argparse.BooleanOptionalAction, default=None,
+                   help="lower-case text before WordPiece (default: the engine's casing, from ENGINE.json; "
+                        "with -m the model's)")
     p.add_argument("-s", "--sequence-length", type=int,
                    help="tokens per window (default: the engine's; 384 with -m)")
     p.add_argument("-b", "--batch-size", type=int, help="windows per inference (default: the engine's largest; 8 with -m)")
@@ -212,7 +228,8 @@ def parse_args(argv=None):
     p.add_argument("--doc-stride", type=int, default=128, help="tokens between the starts of two windows")
     p.add_argument("--version-2-with-negative", action="store_true",
                    help="SQuAD 2.0: answer '' when the no-answer score wins by --null-score-diff-threshold")
-    p.add_argument("--null-score-diff-threshold", type=float, default=0.0)
+    p.add_argument("--null-score-diff-threshold", type=float, default=0.0,
+                   help="with --version-2-with-negative: how much the no-answer score must win by")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for -sq")
     return p.parse_args(argv)
 
@@ -236,7 +253,10 @@ def main(argv=None):
                 raise ValueError(f"{args.squad_json} has no questions; pass a SQuAD file with data[].paragraphs[].qas[]")
         else:
             passage, questions = passage_and_questions(args)
-        tokenizer = FullTokenizer(find_vocab(args), do_lower_case=True)
+        if args.ckpt:
+            args.ckpt = resolve_model(args.ckpt)  # a Hub id becomes its snapshot folder in the Hub cache
+        vocab_file = find_vocab(args)
+        tokenizer = FullTokenizer(vocab_file, do_lower_case=lower_case(args, vocab_file))
         model, config, sequence_lengths, max_batch = load_model(args)
         if config:
             check_vocab(BertConfig.from_json(config), len(tokenizer.vocab))

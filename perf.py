@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from helpers.cli import HelpFormatter
 from helpers.files import check_writable, write_json_atomically
 from helpers.layer_profile import engine_layer_name, inspected_precisions, make_profiler, summarize_parts, time_by
 from helpers.errors import BertTrtError, check_range, run_main
@@ -269,8 +270,7 @@ def available_jobs():
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter, epilog=__doc__)
     p.add_argument("-e", "--engine", help="engine built by builder.py (required unless --squad --stand-in)")
     p.add_argument("-b", "--batch-size", type=int, action="append",
                    help="batch size; repeatable (default: the largest batch of each profile)")

@@ -38,6 +38,7 @@ class BuildOptions:
     workspace_size: int = 2048
     squad_json: str = None
     vocab_file: str = None
+    do_lower_case: bool = True  # the model's casing, decided in main() (helpers/models.py)
     calib_num: int = 100
     force_fc2_gemm: bool = False
     int8_skipln: bool = False

@@ -15,12 +15,14 @@ from helpers.files import write_atomically
 from helpers.trt_common import TensorRTError, import_pycuda, import_tensorrt
 
 
-def calibration_features(squad_json, vocab_file, max_seq_length, count, max_query_length=64, doc_stride=128):
-    """The first `count` token windows of a SQuAD file, as three int32 [count, seq] arrays."""
+def calibration_features(squad_json, vocab_file, max_seq_length, count, max_query_length=64, doc_stride=128,
+                         do_lower_case=True):
+    """The first `count` token windows of a SQuAD file, as three int32 [count, seq] arrays, tokenized
+    with the model's casing."""
     from helpers.data_processing import convert_example_to_features, read_squad_examples
     from helpers.tokenization import FullTokenizer
 
-    tokenizer = FullTokenizer(vocab_file, do_lower_case=True)
+    tokenizer = FullTokenizer(vocab_file, do_lower_case=do_lower_case)
     rows = []
     for example in read_squad_examples(squad_json):
         for f in convert_example_to_features(example, tokenizer, max_seq_length, doc_stride, max_query_length):
@@ -33,7 +35,7 @@ def calibration_features(squad_json, vocab_file, max_seq_length, count, max_quer
 
 
 def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, max_query_length=64,
-                    doc_stride=128, algorithm="percentile"):
+                    doc_stride=128, algorithm="percentile", do_lower_case=True):
     """A TensorRT calibrator feeding batches of one window; reads `cache_path` if it exists.
 
     algorithm: "percentile" (the demo's legacy calibrator, 99.99th percentile) or "max".
@@ -52,7 +54,7 @@ def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, m
             if squad_json is None or vocab_file is None:
                 raise TensorRTError(f"no calibration cache at {cache_path}: give -j SQUAD_JSON and -v VOCAB_FILE")
             self.features = calibration_features(squad_json, vocab_file, max_seq_length, count,
-                                                 max_query_length, doc_stride)
+                                                 max_query_length, doc_stride, do_lower_case)
             cuda = import_pycuda()
             self.cuda = cuda
             self.device = {name: cuda.mem_alloc(4 * max_seq_length)

@@ -1,8 +1,9 @@
 """BERT's WordPiece tokenizer, token for token the algorithm of Google's original tokenization.py.
 
 The checkpoints were pre-trained and fine-tuned with Google's tokenizer, so this module keeps its
-public API (FullTokenizer, BasicTokenizer, WordpieceTokenizer, load_vocab, ...) and its exact
-behaviour. On all of SQuAD v1.1 it gives the same ids as Hugging Face `tokenizers`; the inputs on
+public API whole (FullTokenizer, BasicTokenizer, WordpieceTokenizer, load_vocab, convert_by_vocab,
+convert_tokens_to_ids, convert_ids_to_tokens, whitespace_tokenize, convert_to_unicode,
+printable_text, validate_case_matches_checkpoint) and its exact behaviour. On all of SQuAD v1.1 it gives the same ids as Hugging Face `tokenizers`; the inputs on
 which the two differ, where this module follows Google, are:
 
 - Private-use characters (category Co): kept, so the word becomes [UNK]; Hugging Face drops them.
@@ -15,6 +16,7 @@ which the two differ, where this module follows Google, are:
 """
 import collections
 import functools
+import re
 import unicodedata
 from helpers.errors import BertTrtError
 
@@ -30,6 +32,35 @@ def convert_to_unicode(text):
     if isinstance(text, bytes):
         return text.decode("utf-8", "ignore")
     raise TokenizationError(f"cannot tokenize a {type(text).__name__}: pass str or UTF-8 bytes")
+
+
+def printable_text(text):
+    """`text` as str for printing or logging (Python 3: the same as convert_to_unicode)."""
+    return convert_to_unicode(text)
+
+
+# Google's pre-trained checkpoint folders whose casing is known, for validate_case_matches_checkpoint.
+_UNCASED_CHECKPOINTS = ("uncased_L-24_H-1024_A-16", "uncased_L-12_H-768_A-12", "multilingual_L-12_H-768_A-12",
+                        "chinese_L-12_H-768_A-12")
+_CASED_CHECKPOINTS = ("cased_L-12_H-768_A-12", "cased_L-24_H-1024_A-16", "multi_cased_L-12_H-768_A-12")
+
+
+def validate_case_matches_checkpoint(do_lower_case, init_checkpoint):
+    """Raises TokenizationError when `init_checkpoint` is in one of Google's pre-trained folders
+    (".../uncased_L-12_H-768_A-12/bert_model.ckpt") whose casing is not `do_lower_case`. Other
+    checkpoints say nothing by their name; helpers.models.model_casing reads their files."""
+    match = re.match(r"^.*?([A-Za-z0-9_-]+)/bert_model\.ckpt", init_checkpoint or "")
+    if match is None:
+        return
+    name = match.group(1)
+    if name in _UNCASED_CHECKPOINTS and not do_lower_case:
+        wanted, flag = "uncased", "--do-lower-case"
+    elif name in _CASED_CHECKPOINTS and do_lower_case:
+        wanted, flag = "cased", "--no-do-lower-case"
+    else:
+        return
+    raise TokenizationError(f"checkpoint {init_checkpoint} is Google's {wanted} {name}, but do_lower_case is "
+                            f"{bool(do_lower_case)}; pass {flag}")
 
 
 def load_vocab(vocab_file):
@@ -71,6 +102,31 @@ def whitespace_tokenize(text):
     return text.split()
 
 
+def convert_by_vocab(vocab, items):
+    """[vocab[item] for item in items]: tokens to ids with a vocab, or ids to tokens with its inverse."""
+    return [vocab[item] for item in items]
+
+
+def convert_tokens_to_ids(vocab, tokens):
+    """Token ids of `tokens` in `vocab` (token -> id, as load_vocab gives)."""
+    try:
+        return convert_by_vocab(vocab, tokens)
+    except KeyError as error:
+        raise TokenizationError(
+            f"token {error.args[0]!r} is not in the vocabulary; "
+            "pass tokens produced by this tokenizer's tokenize()") from None
+
+
+def convert_ids_to_tokens(inv_vocab, ids):
+    """Tokens of `ids` in `inv_vocab` (id -> token, FullTokenizer.inv_vocab)."""
+    try:
+        return convert_by_vocab(inv_vocab, ids)
+    except KeyError as error:
+        raise TokenizationError(
+            f"token id {error.args[0]!r} is not in the vocabulary of {len(inv_vocab)} "
+            "tokens; pass ids produced by this tokenizer") from None
+
+
 class FullTokenizer:
     """End-to-end tokenization: basic tokenization, then WordPiece on each resulting word."""
 
@@ -90,20 +146,10 @@ class FullTokenizer:
                 for sub_token in self.wordpiece_tokenizer.tokenize(token)]
 
     def convert_tokens_to_ids(self, tokens):
-        try:
-            return [self.vocab[token] for token in tokens]
-        except KeyError as error:
-            raise TokenizationError(
-                f"token {error.args[0]!r} is not in the vocabulary; "
-                "pass tokens produced by this tokenizer's tokenize()") from None
+        return convert_tokens_to_ids(self.vocab, tokens)
 
     def convert_ids_to_tokens(self, ids):
-        try:
-            return [self.inv_vocab[index] for index in ids]
-        except KeyError as error:
-            raise TokenizationError(
-                f"token id {error.args[0]!r} is not in the vocabulary of {len(self.vocab)} "
-                "tokens; pass ids produced by this tokenizer") from None
+        return convert_ids_to_tokens(self.inv_vocab, ids)
 
 
 class BasicTokenizer:

@@ -125,6 +125,12 @@ class EngineInfo:
     source: str = ""
     build_seconds: float = 0.0
     build_options: dict = field(default_factory=dict)  # what else shaped the kernels: tactics, level, FC plugin
+    # Whether the engine's text is lower-cased before WordPiece; None in engines from before it was
+    # recorded, which were all built from uncased models (lower_case() reads None as True).
+    do_lower_case: bool | None = None
+
+    def lower_case(self):
+        return True if self.do_lower_case is None else self.do_lower_case
 
     @staticmethod
     def path_for(engine_path):

@@ -658,18 +658,19 @@ def describe(config: BertConfig) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.weights",
+        prog="python -m helpers.weights", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Convert a BERT SQuAD checkpoint to this project's canonical .npz, or make "
                     "random weights of a given shape for timing.")
     commands = parser.add_subparsers(dest="command", required=True)
-    convert = commands.add_parser("convert",
+    convert = commands.add_parser("convert", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                   help="TF checkpoint, Hugging Face folder or .npz -> .npz")
     convert.add_argument("source",
                          help="TF checkpoint prefix, folder or file; Hugging Face folder; .npz")
     convert.add_argument("output", help="the .npz to write")
-    convert.add_argument("--config", help="bert_config.json or config.json, if not next to source")
+    convert.add_argument("--config", help="bert_config.json or config.json (default: the one next to source)")
     convert.add_argument("--fp16", action="store_true", help="store float16 (half the size)")
-    random = commands.add_parser("random", help="random weights of a BERT shape -> .npz")
+    random = commands.add_parser("random", help="random weights of a BERT shape -> .npz",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     random.add_argument("model", help="base, large, or a bert_config.json/config.json")
     random.add_argument("output", help="the .npz to write")
     random.add_argument("--seed", type=int, default=0, help="seed of the random weights (>= 0)")

@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# Downloads a BERT TensorFlow checkpoint fine-tuned on SQuAD from NGC (the models NVIDIA's
-# TensorRT 7 BERT demo used) into models/fine-tuned/<name>_v2/ under the repository root.
+# Downloads a BERT TensorFlow checkpoint fine-tuned on SQuAD from NGC (the checkpoints NVIDIA's
+# TensorRT BERT demo uses) into models/fine-tuned/<name>_v19.03.1/ under the repository root, or,
+# with `hf ORG/NAME[@REVISION]`, a model of the Hugging Face Hub into the Hub cache.
 set -euo pipefail
 
 usage() {
     cat <<'USAGE'
 Usage: scripts/download_model.sh [base|large] [fp16|fp32] [128|384] [v2|v1_1]
+       scripts/download_model.sh hf ORG/NAME[@REVISION]
 
-Downloads NGC model nvidia/bert_tf_<squad>_<size>_<precision>_<seq_len>, version 2: BERT-Base
-or BERT-Large fine-tuned on SQuAD v2.0 or v1.1 in fp16 or fp32 with sequence length 128 or 384
-(defaults: large fp16 128 v2), into models/fine-tuned/bert_tf_<...>_v2/ of this repository.
-Uses the ngc CLI if installed, otherwise wget or curl.
+Downloads NGC model nvidia/bert_tf_ckpt_<size>_qa_squad<2|11>_amp_<seq_len>:19.03.1: BERT-Base
+or BERT-Large fine-tuned on SQuAD v2.0 or v1.1 for sequence length 128 or 384 (defaults: large
+fp16 128 v2), into models/fine-tuned/bert_tf_ckpt_<...>_v19.03.1/ of this repository. NGC has
+one checkpoint per model, trained with mixed precision (AMP) and stored in float32; fp16 and
+fp32 both get it (the precision is chosen when builder.py builds the engine). Uses the ngc CLI
+if installed, otherwise wget or curl. A folder that lacks bert_config.json or the checkpoint
+index (an interrupted download) is downloaded again.
+
+The hf form downloads config.json, model.safetensors, vocab.txt and the tokenizer files of a
+Hugging Face Hub model into the Hub cache (HF_HUB_CACHE, default ~/.cache/huggingface/hub) and
+prints its folder; builder.py -m and inference.py -m take the same ORG/NAME.
 USAGE
+}
+
+usage_error() {
+    echo "download_model.sh: error: $*" >&2
+    exit 2
 }
 
 die() {
@@ -39,6 +53,19 @@ unpack() {  # unpack ZIP DIRECTORY; the caller reports failure in one line
     fi
 }
 
+is_checkpoint() {  # is_checkpoint DIRECTORY: holds a bert_config.json and a TF checkpoint index
+    [[ -n "$(find "$1" -name bert_config.json -print -quit 2>/dev/null)" ]] &&
+        [[ -n "$(find "$1" -name '*.index' -print -quit 2>/dev/null)" ]]
+}
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if [[ "${1:-}" == hf ]]; then
+    [[ $# -eq 2 ]] || usage_error "the hf form takes one Hugging Face model id: hf ORG/NAME[@REVISION] (see -h)"
+    cd "$repo_root"
+    exec python3 -m helpers.models "$2"
+fi
+
 model=large
 precision=fp16
 seq_len=128
@@ -50,20 +77,26 @@ for arg in "$@"; do
         fp16|fp32) precision=$arg ;;
         128|384) seq_len=$arg ;;
         v2|v1_1) squad=$arg ;;
-        *) die "invalid argument '$arg'; choose from base|large fp16|fp32 128|384 v2|v1_1 (see -h)" ;;
+        *) usage_error "invalid argument '$arg'; choose from base|large fp16|fp32 128|384 v2|v1_1, or hf ORG/NAME (see -h)" ;;
     esac
 done
 
-name="bert_tf_${squad}_${model}_${precision}_${seq_len}"
-version=2
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+squad_tag=$([[ $squad == v2 ]] && echo 2 || echo 11)
+name="bert_tf_ckpt_${model}_qa_squad${squad_tag}_amp_${seq_len}"
+version=19.03.1
 models_dir="$repo_root/models/fine-tuned"
 # The ngc CLI names a downloaded model version <name>_v<version>; the wget path does the same.
 target="$models_dir/${name}_v${version}"
 
+if [[ $precision == fp32 ]]; then
+    echo "NGC has no separate fp32 checkpoint: using the AMP one (its variables are float32)."
+fi
 if [[ -d "$target" ]]; then
-    echo "$target already exists; skipping the download."
-    exit 0
+    if is_checkpoint "$target"; then
+        echo "$target already holds the checkpoint; skipping the download."
+        exit 0
+    fi
+    echo "$target has no bert_config.json or checkpoint index (an interrupted download?); downloading it again."
 fi
 mkdir -p "$models_dir"
 # Download into a hidden staging folder and move the checkpoint into place only when complete,
@@ -71,7 +104,7 @@ mkdir -p "$models_dir"
 staging="$(mktemp -d "$models_dir/.download.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 
-echo "Downloading BERT-$model ($precision, sequence length $seq_len, fine-tuned on SQuAD $squad)" \
+echo "Downloading BERT-$model (sequence length $seq_len, fine-tuned on SQuAD $squad)" \
      "from NGC: nvidia/$name:$version"
 downloaded="$staging/${name}_v${version}"
 if command -v ngc >/dev/null 2>&1; then
@@ -83,8 +116,9 @@ else
         || die "could not download $url; check the network or install the ngc CLI"
     unpack "$staging/$name.zip" "$downloaded" || die "$url is not a valid zip archive; try again"
 fi
-if [[ -z "$(find "$downloaded" -name bert_config.json -print -quit 2>/dev/null)" ]]; then
-    die "the download of nvidia/$name:$version has no bert_config.json; try again"
+if ! is_checkpoint "$downloaded"; then
+    die "the download of nvidia/$name:$version has no bert_config.json or no checkpoint index (*.index); try again"
 fi
+rm -rf "$target"
 mv "$downloaded" "$target"
 echo "Saved the checkpoint in $target"

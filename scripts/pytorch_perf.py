@@ -81,15 +81,24 @@ def benchmark(model, batch, sequence, iterations, warm_up, cuda_graph):
             "throughput_seq_per_s": batch * 1000.0 / float(times.mean()), "iterations": iterations}
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's "(default: X)" after each option's help, unless the help already names the default."""
+
+    def _get_help_string(self, action):
+        return action.help if "default" in (action.help or "") else super()._get_help_string(action)
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=sorted(SHAPES), default="base")
-    p.add_argument("-b", "--batch-size", type=int, action="append")
-    p.add_argument("-s", "--sequence-length", type=int, action="append")
-    p.add_argument("-i", "--iterations", type=int, default=50)
-    p.add_argument("-w", "--warm-up-runs", type=int, default=5)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=HelpFormatter)
+    p.add_argument("--model", choices=sorted(SHAPES), default="base", help="BERT shape, random weights")
+    p.add_argument("-b", "--batch-size", type=int, action="append", help="batch size; repeatable (default: 1)")
+    p.add_argument("-s", "--sequence-length", type=int, action="append",
+                   help="sequence length; repeatable (default: 128)")
+    p.add_argument("-i", "--iterations", type=int, default=50, help="timed iterations per row")
+    p.add_argument("-w", "--warm-up-runs", type=int, default=5, help="untimed runs before timing")
     p.add_argument("--no-graph", action="store_true", help="eager only")
-    p.add_argument("--json", help="write the rows here")
+    p.add_argument("--json", help="write the rows here (default: print them only)")
     args = p.parse_args(argv)
     try:
         for flag, values, minimum in (("-b/--batch-size", args.batch_size or [], 1),

@@ -45,3 +45,19 @@ def tokenizer():
 def dev_examples():
     from helpers.data_processing import read_squad_examples
     return read_squad_examples(require(SQUAD_DIR / "dev-v1.1.json"))
+
+
+def write_cased_vocab(uncased_vocab: Path, path: Path) -> Path:
+    """A cased vocabulary made from an uncased one: its tokens, then the capitalized form of each
+    word and the upper-case form of each word of up to four letters (NFL, AFC), where new."""
+    lines = uncased_vocab.read_text(encoding="utf-8").splitlines()
+    seen = set(lines)
+    for token in list(lines):
+        if token.startswith(("[", "##")):
+            continue
+        for form in (token.capitalize(), token.upper() if len(token) <= 4 else token):
+            if form not in seen:
+                seen.add(form)
+                lines.append(form)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

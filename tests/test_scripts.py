@@ -35,6 +35,7 @@ name=${4#nvidia/}
 folder="$6/${name%%:*}_v${name##*:}"
 mkdir -p "$folder"
 echo '{"hidden_size": 768}' > "$folder/bert_config.json"
+: > "$folder/model.ckpt.index"
 """
 
 
@@ -113,21 +114,64 @@ def leftovers(folder):
     return sorted(path.name for path in Path(folder).rglob("*"))
 
 
+NGC_TARGET = "bert_tf_ckpt_base_qa_squad11_amp_384_v19.03.1"
+DEFAULT_URL = ("https://api.ngc.nvidia.com/v2/models/nvidia/bert_tf_ckpt_large_qa_squad2_amp_128/"
+               "versions/19.03.1/zip")
+DEFAULT_TARGET = "bert_tf_ckpt_large_qa_squad2_amp_128_v19.03.1"
+
+
 def test_download_model_with_ngc(sandbox):
     root, env = sandbox
     add_tool(root, "ngc", FAKE_NGC)
     result = run(root / "scripts" / "download_model.sh", "base", "fp32", "384", "v1_1", env=env)
     assert result.returncode == 0, result.stderr
+    assert "no separate fp32 checkpoint: using the AMP one" in result.stdout
     [call] = calls(root)
-    assert call.startswith("registry model download-version nvidia/bert_tf_v1_1_base_fp32_384:2 "
+    assert call.startswith("registry model download-version nvidia/bert_tf_ckpt_base_qa_squad11_amp_384:19.03.1 "
                            f"--dest {root}/models/fine-tuned/.download.")
-    target = root / "models" / "fine-tuned" / "bert_tf_v1_1_base_fp32_384_v2"
+    target = root / "models" / "fine-tuned" / NGC_TARGET
     assert (target / "bert_config.json").is_file()
-    assert leftovers(root / "models" / "fine-tuned") == ["bert_config.json",
-                                                         "bert_tf_v1_1_base_fp32_384_v2"]
+    assert leftovers(root / "models" / "fine-tuned") == sorted([NGC_TARGET, "bert_config.json", "model.ckpt.index"])
     again = run(root / "scripts" / "download_model.sh", "base", "fp32", "384", "v1_1", env=env)
     assert again.returncode == 0 and "skipping" in again.stdout
     assert len(calls(root)) == 1
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_download_model_names_one_amp_checkpoint_for_both_precisions(sandbox, precision):
+    root, env = sandbox
+    add_tool(root, "ngc", FAKE_NGC)
+    result = run(root / "scripts" / "download_model.sh", "large", precision, "128", "v2", env=env)
+    assert result.returncode == 0, result.stderr
+    assert calls(root)[0].split()[3] == "nvidia/bert_tf_ckpt_large_qa_squad2_amp_128:19.03.1"
+    assert ("fp32 checkpoint" in result.stdout) == (precision == "fp32")
+
+
+def test_download_model_downloads_an_incomplete_folder_again(sandbox):
+    """A folder left by an interrupted download (a config but no checkpoint index) is not taken as done."""
+    root, env = sandbox
+    add_tool(root, "ngc", FAKE_NGC)
+    target = root / "models" / "fine-tuned" / NGC_TARGET
+    target.mkdir(parents=True)
+    (target / "bert_config.json").write_text("{}")
+    (target / "model.ckpt.data-00000-of-00001").write_text("partial")
+    result = run(root / "scripts" / "download_model.sh", "base", "384", "v1_1", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "downloading it again" in result.stdout
+    assert len(calls(root)) == 1
+    assert leftovers(target) == ["bert_config.json", "model.ckpt.index"]
+
+
+@pytest.mark.parametrize("argument", ["huge", "fp8", "512", "v3"])
+def test_download_model_rejects_an_unknown_choice(sandbox, argument):
+    root, env = sandbox
+    add_tool(root, "ngc", FAKE_NGC)
+    result = run(root / "scripts" / "download_model.sh", argument, env=env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert f"download_model.sh: error: invalid argument '{argument}'" in result.stderr
+    assert not (root / "calls.log").exists() and not (root / "models").exists()
 
 
 def use_unzip(sandbox_root, unpacker):
@@ -148,12 +192,25 @@ def test_download_model_falls_back_to_wget(sandbox, unpacker):
         archive.writestr("model.ckpt-8144.index", "")
     result = run(root / "scripts" / "download_model.sh", env=env)
     assert result.returncode == 0, result.stderr
-    assert calls(root) == [
-        "https://api.ngc.nvidia.com/v2/models/nvidia/bert_tf_v2_large_fp16_128/versions/2/zip"]
-    target = root / "models" / "fine-tuned" / "bert_tf_v2_large_fp16_128_v2"
+    assert calls(root) == [DEFAULT_URL]
+    target = root / "models" / "fine-tuned" / DEFAULT_TARGET
     assert leftovers(target) == ["bert_config.json", "model.ckpt-8144.index"]
-    assert leftovers(root / "models" / "fine-tuned") == [
-        "bert_config.json", "bert_tf_v2_large_fp16_128_v2", "model.ckpt-8144.index"]
+    assert leftovers(root / "models" / "fine-tuned") == sorted([
+        DEFAULT_TARGET, "bert_config.json", "model.ckpt-8144.index"])
+
+
+@pytest.mark.parametrize("unpacker", ["unzip", "python3"])
+def test_download_model_rejects_an_archive_without_a_checkpoint_index(sandbox, unpacker):
+    root, env = sandbox
+    add_tool(root, "wget", FAKE_WGET)
+    use_unzip(root, unpacker)
+    with zipfile.ZipFile(root / "served" / "zip", "w") as archive:
+        archive.writestr("bert_config.json", "{}")
+    result = run(root / "scripts" / "download_model.sh", env=env)
+    assert result.returncode != 0
+    assert result.stderr == ("download_model.sh: error: the download of nvidia/bert_tf_ckpt_large_qa_squad2_amp_128:"
+                             "19.03.1 has no bert_config.json or no checkpoint index (*.index); try again\n")
+    assert leftovers(root / "models" / "fine-tuned") == []
 
 
 @pytest.mark.parametrize("unpacker", ["unzip", "python3"])
@@ -164,9 +221,7 @@ def test_download_model_rejects_a_bad_archive(sandbox, unpacker):
     (root / "served" / "zip").write_text("<html>not found</html>")
     result = run(root / "scripts" / "download_model.sh", env=env)
     assert result.returncode != 0
-    assert result.stderr == ("download_model.sh: error: https://api.ngc.nvidia.com/v2/models/nvidia/"
-                             "bert_tf_v2_large_fp16_128/versions/2/zip is not a valid zip archive; "
-                             "try again\n")
+    assert result.stderr == f"download_model.sh: error: {DEFAULT_URL} is not a valid zip archive; try again\n"
     assert leftovers(root / "models" / "fine-tuned") == []
 
 

@@ -10,10 +10,11 @@ import time
 import pytest
 from tokenizers import BertWordPieceTokenizer
 
+from helpers import tokenization
 from helpers.tokenization import (BasicTokenizer, FullTokenizer, TokenizationError,
                                   WordpieceTokenizer, convert_to_unicode, load_vocab,
                                   whitespace_tokenize)
-from tests.conftest import HF_MODEL, SQUAD_DIR, require
+from tests.conftest import HF_MODEL, SQUAD_DIR, require, write_cased_vocab
 
 SMALL_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "want",
                "##ed", "runn", "##ing", ",", ".", "!", "$", "'", "(", ")", "a", "##b", "hello",
@@ -61,6 +62,27 @@ def mismatches_with_hugging_face(vocab_file, texts):
 
 
 # Whole data sets.
+
+@pytest.fixture
+def cased_vocab_file(vocab_file, tmp_path):
+    return write_cased_vocab(vocab_file, tmp_path / "cased-vocab.txt")
+
+
+@pytest.mark.slow
+def test_cased_tokenization_of_every_dev_v11_text_matches_hugging_face(cased_vocab_file, dev_v11):
+    """do_lower_case=False (cased models) against transformers' BertTokenizerFast(do_lower_case=False)."""
+    from transformers import BertTokenizerFast
+    tokenizer = FullTokenizer(str(cased_vocab_file), do_lower_case=False)
+    assert tokenizer.tokenize("The NFL's Denver Broncos") == ["The", "NFL", "'", "s", "Denver", "Broncos"]
+    oracle = BertTokenizerFast(vocab=str(cased_vocab_file), do_lower_case=False)  # vocab=: 5.x ignores vocab_file=
+    assert oracle.vocab_size == len(tokenizer.vocab) > 50000
+    texts = squad_texts(dev_v11)
+    expected = oracle(texts, add_special_tokens=False)["input_ids"]
+    actual = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(text)) for text in texts]
+    mismatches = [text for text, ours, theirs in zip(texts, actual, expected) if ours != theirs]
+    assert mismatches == [], f"{len(mismatches)} of {len(texts)} texts differ, first: {mismatches[0][:200]!r}"
+    cased_pieces = sum(any(c.isupper() for c in tokenizer.inv_vocab[i]) for ids in actual for i in ids)
+    assert cased_pieces > 50000  # 71326: the test exercises the cased word pieces
 
 def test_load_vocab_matches_hugging_face(vocab_file):
     vocab = load_vocab(vocab_file)
@@ -149,6 +171,39 @@ def test_ids_round_trip_and_unknowns_are_named(small_vocab_file):
         tokenizer.convert_tokens_to_ids(["hello", "goodbye"])
     with pytest.raises(TokenizationError, match=r"token id 9999 is not in the vocabulary"):
         tokenizer.convert_ids_to_tokens([0, 9999])
+
+
+
+def test_google_module_api_converts_with_a_vocab(vocab_file):
+    """The module-level functions of Google's tokenization.py, as its own tests call them, give
+    Hugging Face's ids."""
+    vocab = tokenization.load_vocab(str(vocab_file))
+    inv_vocab = {index: token for token, index in vocab.items()}
+    tokens = tokenization.FullTokenizer(str(vocab_file)).tokenize("Unwanted, running BERT tokenizers!")
+    oracle = BertWordPieceTokenizer(str(vocab_file), lowercase=True).encode(
+        "Unwanted, running BERT tokenizers!", add_special_tokens=False)
+    assert tokens == oracle.tokens
+    assert tokenization.convert_tokens_to_ids(vocab, tokens) == oracle.ids
+    assert tokenization.convert_ids_to_tokens(inv_vocab, oracle.ids) == tokens
+    assert tokenization.convert_by_vocab(vocab, tokens) == oracle.ids
+    with pytest.raises(TokenizationError, match="token 'Unwanted' is not in the vocabulary"):
+        tokenization.convert_tokens_to_ids(vocab, ["Unwanted"])
+    with pytest.raises(TokenizationError, match=r"token id -1 is not in the vocabulary of 30522 tokens"):
+        tokenization.convert_ids_to_tokens(inv_vocab, [-1])
+    assert tokenization.printable_text(b"caf\xc3\xa9") == "café"
+    assert tokenization.whitespace_tokenize(" a\tb\n") == ["a", "b"]
+
+
+def test_validate_case_matches_checkpoint():
+    check = tokenization.validate_case_matches_checkpoint
+    check(True, "models/uncased_L-12_H-768_A-12/bert_model.ckpt")
+    check(False, "models/cased_L-24_H-1024_A-16/bert_model.ckpt")
+    check(False, "models/fine-tuned/model.ckpt-8144")  # a name that says nothing
+    check(True, None)
+    with pytest.raises(TokenizationError, match="Google's uncased uncased_L-12_H-768_A-12.*pass --do-lower-case"):
+        check(False, "models/uncased_L-12_H-768_A-12/bert_model.ckpt")
+    with pytest.raises(TokenizationError, match="Google's cased multi_cased_L-12_H-768_A-12.*--no-do-lower-case"):
+        check(True, "/m/multi_cased_L-12_H-768_A-12/bert_model.ckpt")
 
 
 # Bad vocabulary files.
