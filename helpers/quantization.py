@@ -113,7 +113,7 @@ class RangeHistogram:
         return self.limit / self.bins
 
     def add(self, x):
-        magnitude = np.abs(np.asarray(x, np.float32)).reshape(-1)
+        magnitude = np.abs(np.asarray(x, np.float32).reshape(-1))
         if magnitude.size == 0:
             return
         largest = float(magnitude.max())
@@ -305,11 +305,14 @@ def fake_quantize(x, amax) -> np.ndarray:
     tensor (amax a number) or per channel of the last axis (amax [channels]). Rounding is to
     nearest, ties to even, as TensorRT's quantize layer does. A zero amax gives zeros."""
     x = np.asarray(x)
-    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float32)
     scale = np.asarray(amax, dtype) / dtype.type(INT8_MAX)
-    safe = np.where(scale > 0, scale, dtype.type(1))
-    q = np.clip(np.rint(x / safe), -INT8_MAX, INT8_MAX)
-    return (q * safe * (scale > 0)).astype(dtype, copy=False)
+    live = scale > 0
+    q = np.divide(x, np.where(live, scale, dtype.type(1)), dtype=dtype)  # a fresh array
+    np.rint(q, out=q)
+    np.clip(q, -INT8_MAX, INT8_MAX, out=q)
+    q *= np.where(live, scale, dtype.type(0))
+    return q
 
 
 def quantized_weights(config: BertConfig, weights: dict) -> dict:

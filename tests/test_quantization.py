@@ -330,3 +330,18 @@ def test_int8_simulation_keeps_f1_on_50_dev_questions():
     assert runs["fp32"]["f1"] > 60
     for name in ("explicit", "implicit_emulated"):
         assert abs(runs[name]["f1_minus_fp32"]) < 4.0
+
+
+def test_simulation_script_refuses_bad_input_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    from conftest import REPO
+    script = str(REPO / "scripts" / "int8_simulation.py")
+    common = ["-m", str(tmp_path), "-j", str(tmp_path / "train.json")]
+    for extra, message in ((["--dev", str(tmp_path / "dev.json")], "cannot read SQuAD questions"),
+                           (["--dev", "x", "--questions", "0"], "questions must be at least 1")):
+        result = subprocess.run([sys.executable, script, *common, *extra], capture_output=True,
+                                text=True)
+        assert result.returncode == 2
+        assert result.stderr.startswith("int8_simulation.py: error: ") and message in result.stderr
+        assert result.stderr.count("\n") == 1
