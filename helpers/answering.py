@@ -238,7 +238,7 @@ class _InlineWorkers:
                                                               *logits, self.options), []))
         return True
 
-    def check_alive(self, chunks):
+    def check_alive(self):
         pass
 
     def close(self):
@@ -279,7 +279,7 @@ class _ProcessWorkers:
     def step(self):
         return False
 
-    def check_alive(self, chunks):
+    def check_alive(self):
         for worker, process in enumerate(self.processes):
             if process.exitcode is not None:
                 index = self.current[worker].value
@@ -471,7 +471,7 @@ def answer_examples(examples, tokenizer, logits_fn, *, batch_size, max_seq_lengt
     batcher = _Batcher(batch_widths(max_seq_length, sequence_lengths, sort_by_length), batch_size)
     bar = tqdm(total=len(examples), unit="question", disable=not progress)
     launched = {}            # batch number -> (width, rows)
-    state = dict(requested=0, batched=0, answered=0, windows=0, batches=0, windows_run=0)
+    state = dict(requested=0, batched=0, answered=0, batches=0, windows_run=0)
     outstanding = [0] * workers.count  # feature chunks requested per worker, not yet back
     # Features are made at most this many chunks ahead of the batches they fill.
     ahead = 2 * workers.count + math.ceil(2 * batch_size / max(chunk_size, 1))
@@ -521,7 +521,6 @@ def answer_examples(examples, tokenizer, logits_fn, *, batch_size, max_seq_lengt
             chunk.rows_left = rows
             chunk.start_logits = np.full((rows, max_seq_length), PADDING_LOGIT, np.float32)
             chunk.end_logits = np.full((rows, max_seq_length), PADDING_LOGIT, np.float32)
-            state["windows"] += rows
         elif kind == "logits":
             _, number, start_logits, end_logits, _ = event
             width, rows = launched.pop(number)
@@ -558,7 +557,7 @@ def answer_examples(examples, tokenizer, logits_fn, *, batch_size, max_seq_lengt
                     try:
                         event = events.get(timeout=0.5)
                     except queue.Empty:
-                        workers.check_alive(chunks)
+                        workers.check_alive()
                         continue
                 handle(event)
                 if event[0] == "features":
