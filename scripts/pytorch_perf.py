@@ -6,6 +6,13 @@ Hugging Face BertForQuestionAnswering, random weights, fp16, SDPA attention; eag
 as a CUDA graph. Inputs live on the GPU; each iteration is timed with CUDA events.
 
     python scripts/pytorch_perf.py --model large -s 384 -b 1 -b 128 --json torch.json
+
+With --squad SQUAD_JSON -v VOCAB it runs instead on that file's real windows (made by the project's
+own feature code, as perf.py --squad makes them) in batches of -b: padded to the sequence length in
+file order (eager and CUDA graph), sorted by length and padded to each batch's longest window
+(eager), and with --compile as torch.compile(mode="max-autotune") at the padded shape; each row is
+the time of every batch, inputs already on the GPU, so it compares with perf.py --squad's engine
+alone.
 """
 import argparse
 import sys
@@ -88,6 +95,99 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if "default" in (action.help or "") else super()._get_help_string(action)
 
 
+def squad_windows(squad_json, vocab_file, sequence):
+    """input_ids, segment_ids (int64 [windows, sequence]) and the real lengths of a SQuAD file's windows."""
+    from helpers.answering import AnswerOptions, make_features
+    from helpers.data_processing import read_squad_examples
+    from helpers.tokenization import FullTokenizer
+    windows = make_features(read_squad_examples(squad_json), FullTokenizer(vocab_file),
+                            AnswerOptions(max_seq_length=sequence))
+    return windows.input_ids.astype(np.int64), windows.segment_ids.astype(np.int64), windows.lengths
+
+
+def squad_batches(ids, segments, lengths, batch, sort_by_length):
+    """[(ids, segments, mask)] on the GPU: file order padded to the full width, or sorted by length
+    and padded to each batch's longest window (a multiple of 8); the last batch is filled up with
+    empty windows so that every batch has the same row count."""
+    order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(lengths))
+    batches = []
+    for start in range(0, len(order), batch):
+        rows = order[start:start + batch]
+        width = ids.shape[1]
+        if sort_by_length:
+            width = min(ids.shape[1], -(-int(lengths[rows].max()) // 8) * 8)
+        block = np.zeros((batch, width), np.int64)
+        seg = np.zeros((batch, width), np.int64)
+        mask = np.zeros((batch, width), np.int64)
+        block[:len(rows)] = ids[rows, :width]
+        seg[:len(rows)] = segments[rows, :width]
+        mask[:len(rows)] = np.arange(width)[None, :] < lengths[rows][:, None]
+        batches.append(tuple(torch.from_numpy(a).cuda() for a in (block, seg, mask)))
+    return batches
+
+
+def time_all(run, batches):
+    """Seconds to run every batch once (after one untimed pass), and the per-batch mean in ms."""
+    for inputs in batches[:3]:
+        run(*inputs)
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for inputs in batches:
+        run(*inputs)
+    end.record()
+    end.synchronize()
+    seconds = start.elapsed_time(end) / 1000
+    return seconds, 1000 * seconds / len(batches)
+
+
+def squad_rows(model, args):
+    ids, segments, lengths = squad_windows(args.squad, args.vocab_file, args.sequence_length[0])
+    batch = args.batch_size[0]
+
+    def eager(i, s, m):
+        with torch.inference_mode():
+            return model(input_ids=i, token_type_ids=s, attention_mask=m)
+
+    def graphed(batches):
+        static = [t.clone() for t in batches[0]]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                eager(*static)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            eager(*static)
+
+        def run(i, s, m):  # the copies into the graph's inputs are part of each run
+            for dst, src in zip(static, (i, s, m)):
+                dst.copy_(src)
+            graph.replay()
+        return run
+
+    padded = squad_batches(ids, segments, lengths, batch, sort_by_length=False)
+    runs = [("padded, eager", eager, padded), ("padded, CUDA graph", graphed(padded), padded),
+            ("sorted by length, eager", eager, squad_batches(ids, segments, lengths, batch, sort_by_length=True))]
+    if args.compile:
+        compiled = torch.compile(model, mode="max-autotune")
+
+        def run_compiled(i, s, m):
+            with torch.inference_mode():
+                return compiled(input_ids=i, token_type_ids=s, attention_mask=m)
+        runs.append(("padded, torch.compile max-autotune", run_compiled, padded))
+    rows = []
+    for name, run, batches in runs:
+        seconds, per_batch = time_all(run, batches)
+        rows.append({"mode": name, "windows": int(len(lengths)), "batch": batch, "sequence": int(ids.shape[1]),
+                     "seconds": seconds, "mean_batch_ms": per_batch, "windows_per_s": len(lengths) / seconds,
+                     "real_tokens": int(lengths.sum())})
+        print(f"torch {args.model} fp16 SQuAD windows, {name}: {len(lengths)} windows in {seconds:.3f} s, "
+              f"{len(lengths) / seconds:.1f} windows/s ({per_batch:.3f} ms a batch of {batch})", flush=True)
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=HelpFormatter)
@@ -99,6 +199,9 @@ def main(argv=None):
     p.add_argument("-w", "--warm-up-runs", type=int, default=5, help="untimed runs before timing")
     p.add_argument("--no-graph", action="store_true", help="eager only")
     p.add_argument("--json", help="write the rows here (default: print them only)")
+    p.add_argument("--squad", metavar="SQUAD_JSON", help="time this file's real windows instead (needs -v)")
+    p.add_argument("-v", "--vocab-file", help="with --squad: the vocab.txt to make the windows with")
+    p.add_argument("--compile", action="store_true", help="with --squad: also torch.compile(mode='max-autotune')")
     args = p.parse_args(argv)
     try:
         for flag, values, minimum in (("-b/--batch-size", args.batch_size or [], 1),
@@ -109,6 +212,10 @@ def main(argv=None):
                 check_range(flag, value, minimum=minimum)
         if args.json:
             check_writable(args.json, "--json file")
+        if args.squad and not args.vocab_file:
+            raise BertTrtError("--squad needs the vocabulary to make the windows with: pass -v vocab.txt")
+        if args.squad and (len(args.batch_size or [1]) > 1 or len(args.sequence_length or [384]) > 1):
+            raise BertTrtError("--squad takes one -b and one -s")
     except BertTrtError as e:
         print(f"pytorch_perf.py: error: {e}", file=sys.stderr)
         return 2
@@ -117,8 +224,12 @@ def main(argv=None):
         return 2
     model = make_model(args.model)
     rows = []
-    for sequence in args.sequence_length or [128]:
-        for batch in args.batch_size or [1]:
+    if args.squad:
+        args.batch_size, args.sequence_length = args.batch_size or [128], args.sequence_length or [384]
+        rows = squad_rows(model, args)
+        args.sequence_length = args.batch_size = []  # no random-input rows
+    for sequence in args.sequence_length or ([] if args.squad else [128]):
+        for batch in args.batch_size or ([] if args.squad else [1]):
             for graph in ([False] if args.no_graph else [False, True]):
                 row = benchmark(model, batch, sequence, args.iterations, args.warm_up_runs, graph)
                 rows.append(row)
