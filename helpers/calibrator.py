@@ -63,16 +63,16 @@ def make_calibrator(cache_path, squad_json, vocab_file, max_seq_length, count, m
         def get_batch_size(self):
             return 1
 
-        def get_batch(self, names):
+        def get_batch(self, tensor_names):
             if self.features is None:
                 self._load()
             if self.position >= len(self.features[0]):
                 return None
             arrays = dict(zip(names.INPUT_NAMES, self.features))
-            for name in names:
+            for name in tensor_names:
                 self.cuda.memcpy_htod(self.device[name], np.ascontiguousarray(arrays[name][self.position]))
             self.position += 1
-            return [int(self.device[name]) for name in names]
+            return [int(self.device[name]) for name in tensor_names]
 
         def read_calibration_cache(self):
             if cache_path and os.path.exists(cache_path):
