@@ -64,7 +64,8 @@ def qkv_inputs(config: BertConfig) -> list:
 class Scales:
     """int8 ranges of one model's named tensors, and how they were made.
 
-    amax: tensor name (helpers/names.py) -> the largest |x| int8 represents (scale = amax / 127).
+    amax: tensor name (helpers/names.py) -> the largest |x| int8 represents (scale = amax / 127);
+    a projection's output is taken with its bias added, as the reference computes it.
     model: BertConfig.to_dict() of the model they were calibrated on.
     quantile: the percentile (99.99 means 99.99%) of |x| each amax is; qkv_max: whether the QKV
     projections' inputs take their maximum instead; windows and sequence_length: the calibration
@@ -280,9 +281,9 @@ def load_scales(path, config: BertConfig, *, quantile=None, qkv_max=None,
         if value is not None and data[field] != value:
             raise ScalesError(f"int8 scales file {path} was made with {field} {data[field]}, "
                               f"this build asks for {value}; {fix}")
-    amax = data["amax"]
+    amax = data["amax"] if isinstance(data["amax"], dict) else {}
     missing = [name for name in calibrated_names(config) if name not in amax]
-    if not isinstance(amax, dict) or missing or not all(
+    if missing or not all(
             isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in amax.values()):
         raise ScalesError(f"int8 scales file {path} lacks tensors or holds bad values "
                           f"({', '.join(missing[:3]) or 'non-finite or negative amax'}); {fix}")
