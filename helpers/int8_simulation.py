@@ -17,7 +17,6 @@ The windows of a batch are cut to its longest real length before the forward pas
 are masked out of attention and every int8 scale is fixed, so the logits of real tokens, the only
 ones answers are read from, do not depend on the padding.
 """
-import dataclasses
 import json
 import math
 import time
@@ -32,7 +31,7 @@ from helpers.calibrator import calibration_features
 from helpers.data_processing import read_squad_examples
 from helpers.errors import BertTrtError
 from helpers.reference import ReferenceModel
-from helpers.squad_metrics import (evaluate_v1, exact_match_score, f1_score,
+from helpers.squad_metrics import (evaluate_v1, f1_score,
                                    metric_max_over_ground_truths, iter_questions)
 from helpers.tokenization import FullTokenizer
 from helpers.weights import load_weights

@@ -17,7 +17,6 @@ Simulation: QuantizedModel is the same reference forward with every encoder proj
 explicitly quantized engine runs it: the input per tensor with its calibrated scale, the weights per
 output channel, everything else float32.
 """
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
