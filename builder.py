@@ -11,6 +11,7 @@ NVIDIA's demo (helpers/bert_network.py has its blocks); its precision is one pla
                   project's own calibration (helpers/quantization.py) computes without TensorRT
 """
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -209,7 +210,6 @@ def calibrate(trt, logger, options, config, weights, cache_path, algorithm):
     A packed (--varseqlen) network's twin is the padded one: the packed plugins have no fp32, and
     the two networks name their tensors alike, so the cache fits both.
     """
-    import dataclasses
     twin = dataclasses.replace(options, timing_cache=None, batch_size=(1,), optimization_level=0, varseqlen=False)
     calibrator = make_calibrator(cache_path, options.squad_json, options.vocab_file, options.max_sequence,
                                  options.calib_num, options.max_query_length, options.doc_stride, algorithm,
@@ -365,18 +365,18 @@ def config_path_of(options):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        # The model is found first (a Hub id becomes its snapshot folder in the Hub cache), so that the
-        # vocabulary beside it and its casing are known when the options are decided.
-        model_named = args.ckpt
-        args.ckpt = resolve_model(args.ckpt)
-        args.vocab_file = args.vocab_file or find_vocab(args.ckpt)
-        args.do_lower_case = decide_casing(args.ckpt, args.vocab_file, args.do_lower_case,
-                                           lambda message: print(f"builder.py: warning: {message}", file=sys.stderr))
         options = BuildOptions.from_namespace(args)
         check_values(options)
         for path, what in ((options.output, "output file"), (options.timing_cache, "--timing-cache file")):
             if path:  # before minutes of loading and building
                 check_writable(path, what)
+        # The model is found (a Hub id becomes its snapshot folder in the Hub cache) before anything is
+        # read, so that the vocabulary beside it and its casing complete the options.
+        model_path = resolve_model(options.ckpt)
+        vocab_file = options.vocab_file or find_vocab(model_path)
+        casing = decide_casing(model_path, vocab_file, args.do_lower_case,
+                               lambda message: print(f"builder.py: warning: {message}", file=sys.stderr))
+        options = dataclasses.replace(options, ckpt=model_path, vocab_file=vocab_file, do_lower_case=casing)
         config, weights = load_weights(options.ckpt, config_path_of(options))
         if options.gelu:
             config = type(config)(**{**config.to_dict(), "gelu": options.gelu})
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
         EngineInfo(tensorrt_version=trt.__version__, precision=options.precision,
                    batch_sizes=sorted(options.batch_size), sequence_lengths=sorted(options.sequence_length),
                    model=config.to_dict(), gelu=config.gelu,
-                   source=model_named if model_named != options.ckpt else os.path.basename(os.path.normpath(options.ckpt)),
+                   source=args.ckpt if args.ckpt != options.ckpt else os.path.basename(os.path.normpath(options.ckpt)),
                    build_seconds=round(seconds, 1), do_lower_case=options.do_lower_case,
                    build_options=options.engine_record()).save(options.output)
         print(f"built {options.output}: {options.precision}"

@@ -615,7 +615,7 @@ def test_inference_input_files(tmp_path):
     one_line(run("inference.py", "-m", HF_MODEL, "-pf", tmp_path / "absent.txt", "-q", "x"),
              "cannot read the passage file")
     one_line(run("inference.py", "-m", tmp_path / "absent", "-p", "x", "-q", "y"),
-             "no such checkpoint", str(tmp_path / "absent"))
+             "no such file or directory", str(tmp_path / "absent"))
 
 
 def test_inference_bom_empty_questions_and_flags_without_effect(tmp_path):
