@@ -240,8 +240,6 @@ def print_squad_report(row):
 def squad_run(args, runner):
     """The --squad options, checked against each other and the engine."""
     from helpers.answering import batch_widths
-    if args.jobs is not None and args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     if not args.vocab_file:
         raise ValueError("--squad needs the model's vocabulary: pass its vocab.txt with -v")
     if args.batch_size and len(args.batch_size) > 1 or args.sequence_length and len(args.sequence_length) > 1 and runner:

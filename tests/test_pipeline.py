@@ -212,14 +212,14 @@ def test_perf_squad_bad_input(small_squad, tf_model):
     assert_one_line_error(run("perf.py", "--squad", small_squad, "-v", vocab, "--stand-in", -1),
                           "--stand-in must be 0 or more")
     assert_one_line_error(run("perf.py", "--squad", small_squad, "-v", vocab, "--stand-in", 0, "--jobs", 0),
-                          "--jobs must be at least 1")
+                          "--jobs must be 1 or more")
     assert_one_line_error(run("perf.py", "--squad", small_squad, "--stand-in", 0), "pass its vocab.txt with -v")
     assert_one_line_error(run("perf.py", "--stand-in", 0), "go with --squad")
 
 
 def test_inference_squad_writes_nbest_and_checks_outputs_first(small_squad, tf_model, tmp_path):
     assert_one_line_error(run("inference.py", "-m", tf_model / "model.ckpt-4149", "-sq", small_squad, "--jobs", 0),
-                          "--jobs must be at least 1")
+                          "--jobs must be 1 or more")
     missing = tmp_path / "missing" / "nbest.json"
     assert_one_line_error(run("inference.py", "-m", tf_model / "model.ckpt-4149", "-sq", small_squad,
                               "-o", tmp_path / "p.json", "--nbest-file", missing), "does not exist", "n-best")
