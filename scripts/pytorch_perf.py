@@ -141,9 +141,24 @@ def time_all(run, batches):
     return seconds, 1000 * seconds / len(batches)
 
 
-def squad_rows(model, args):
-    ids, segments, lengths = squad_windows(args.squad, args.vocab_file, args.sequence_length[0])
-    batch = args.batch_size[0]
+def random_input_rows(model, model_name, sequences, batches, iterations, warm_up, graphs):
+    """perf.py's workload: random token ids, all-ones masks, each sequence x batch, eager and (with
+    `graphs`) as a CUDA graph."""
+    rows = []
+    for sequence in sequences:
+        for batch in batches:
+            for graph in ([False, True] if graphs else [False]):
+                row = benchmark(model, batch, sequence, iterations, warm_up, graph)
+                rows.append(row)
+                print(f"torch {model_name} fp16 seq {sequence} batch {batch} {'graph' if graph else 'eager'}: "
+                      f"{row['mean_ms']:.3f} ms mean, {row['p99_ms']:.3f} ms p99, "
+                      f"{row['throughput_seq_per_s']:.1f} seq/s", flush=True)
+    return rows
+
+
+def squad_rows(model, model_name, squad_json, vocab_file, batch, sequence, compile_too):
+    """The rows of --squad: every window of the file, run in each of the modes of the docstring."""
+    ids, segments, lengths = squad_windows(squad_json, vocab_file, sequence)
 
     def eager(i, s, m):
         with torch.inference_mode():
@@ -170,7 +185,7 @@ def squad_rows(model, args):
     padded = squad_batches(ids, segments, lengths, batch, sort_by_length=False)
     runs = [("padded, eager", eager, padded), ("padded, CUDA graph", graphed(padded), padded),
             ("sorted by length, eager", eager, squad_batches(ids, segments, lengths, batch, sort_by_length=True))]
-    if args.compile:
+    if compile_too:
         compiled = torch.compile(model, mode="max-autotune")
 
         def run_compiled(i, s, m):
@@ -183,7 +198,7 @@ def squad_rows(model, args):
         rows.append({"mode": name, "windows": int(len(lengths)), "batch": batch, "sequence": int(ids.shape[1]),
                      "seconds": seconds, "mean_batch_ms": per_batch, "windows_per_s": len(lengths) / seconds,
                      "real_tokens": int(lengths.sum())})
-        print(f"torch {args.model} fp16 SQuAD windows, {name}: {len(lengths)} windows in {seconds:.3f} s, "
+        print(f"torch {model_name} fp16 SQuAD windows, {name}: {len(lengths)} windows in {seconds:.3f} s, "
               f"{len(lengths) / seconds:.1f} windows/s ({per_batch:.3f} ms a batch of {batch})", flush=True)
     return rows
 
@@ -223,19 +238,12 @@ def main(argv=None):
         print("pytorch_perf.py: error: no CUDA GPU visible to PyTorch", file=sys.stderr)
         return 2
     model = make_model(args.model)
-    rows = []
     if args.squad:
-        args.batch_size, args.sequence_length = args.batch_size or [128], args.sequence_length or [384]
-        rows = squad_rows(model, args)
-        args.sequence_length = args.batch_size = []  # no random-input rows
-    for sequence in args.sequence_length or ([] if args.squad else [128]):
-        for batch in args.batch_size or ([] if args.squad else [1]):
-            for graph in ([False] if args.no_graph else [False, True]):
-                row = benchmark(model, batch, sequence, args.iterations, args.warm_up_runs, graph)
-                rows.append(row)
-                print(f"torch {args.model} fp16 seq {sequence} batch {batch} {'graph' if graph else 'eager'}: "
-                      f"{row['mean_ms']:.3f} ms mean, {row['p99_ms']:.3f} ms p99, "
-                      f"{row['throughput_seq_per_s']:.1f} seq/s", flush=True)
+        rows = squad_rows(model, args.model, args.squad, args.vocab_file, (args.batch_size or [128])[0],
+                          (args.sequence_length or [384])[0], args.compile)
+    else:
+        rows = random_input_rows(model, args.model, args.sequence_length or [128], args.batch_size or [1],
+                                 args.iterations, args.warm_up_runs, graphs=not args.no_graph)
     del model
     torch.cuda.empty_cache()
     rate = gemm_tflops()
