@@ -23,7 +23,7 @@ from helpers.cli import HelpFormatter
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
 from helpers.errors import BertTrtError, check_range, run_main
 from helpers.files import check_writable
-from helpers.models import choose_casing, decide_casing, resolve_model
+from helpers.models import choose_casing, decide_casing, find_vocab, resolve_model
 from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
 
@@ -88,18 +88,12 @@ def load_model(args):
     return ReferenceModel(config, weights), config.to_dict(), None, None
 
 
-def find_vocab(args):
-    if args.vocab_file:
-        return args.vocab_file
-    if args.ckpt:
-        if not os.path.exists(args.ckpt) and not os.path.exists(args.ckpt + ".index"):
-            raise ValueError(f"no such checkpoint: {args.ckpt}; pass a TF checkpoint prefix, a Hugging Face "
-                             "model folder or a .npz with -m")
-        folder = args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(args.ckpt)
-        candidate = os.path.join(folder, "vocab.txt")
-        if os.path.exists(candidate):
-            return candidate
-    raise ValueError("no vocabulary: pass the model's vocab.txt with -v")
+def vocab_of(args):
+    """-v, or the vocab.txt beside -m's checkpoint (resolve_model has already named a missing one)."""
+    vocab_file = args.vocab_file or (find_vocab(args.ckpt) if args.ckpt else None)
+    if vocab_file is None:
+        raise ValueError("no vocabulary: pass the model's vocab.txt with -v")
+    return vocab_file
 
 
 def lower_case(args, vocab_file):
@@ -255,7 +249,7 @@ def main(argv=None):
             passage, questions = passage_and_questions(args)
         if args.ckpt:
             args.ckpt = resolve_model(args.ckpt)  # a Hub id becomes its snapshot folder in the Hub cache
-        vocab_file = find_vocab(args)
+        vocab_file = vocab_of(args)
         tokenizer = FullTokenizer(vocab_file, do_lower_case=lower_case(args, vocab_file))
         model, config, sequence_lengths, max_batch = load_model(args)
         if config:

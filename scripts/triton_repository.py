@@ -27,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from helpers.errors import BertTrtError, run_main  # noqa: E402
+from helpers.models import find_vocab  # noqa: E402
 from helpers.names import INPUT_NAMES, OUTPUT_NAME, PACKED_INPUT_NAMES  # noqa: E402
 from helpers.serving import QAOptions  # noqa: E402
 from helpers.trt_common import EngineInfo  # noqa: E402
@@ -226,14 +227,12 @@ def installed_tensorrt_version():
     return tensorrt.__version__
 
 
-def find_vocab(args):
-    if args.vocab_file:
-        return Path(args.vocab_file)
-    if args.ckpt:
-        folder = args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(args.ckpt)
-        if os.path.exists(os.path.join(folder, "vocab.txt")):
-            return Path(folder) / "vocab.txt"
-    raise RepositoryError("no vocabulary: pass the model's vocab.txt with -v")
+def vocab_of(args):
+    """-v, or the vocab.txt beside -m's checkpoint."""
+    vocab_file = args.vocab_file or (find_vocab(args.ckpt) if args.ckpt else None)
+    if vocab_file is None:
+        raise RepositoryError("no vocabulary: pass the model's vocab.txt with -v")
+    return Path(vocab_file)
 
 
 def parse_gpus(text):
@@ -295,7 +294,7 @@ def make_options(args):
         if info is not None:
             do_lower_case = info.model.get("do_lower_case", True)
             sequence = sequence or max(info.sequence_lengths)
-    vocab = find_vocab(args)
+    vocab = vocab_of(args)
     if not vocab.is_file():
         raise RepositoryError(f"no such vocabulary file: {vocab}")
     qa = QAOptions(max_seq_length=sequence or 384, doc_stride=args.doc_stride,
