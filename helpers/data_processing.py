@@ -9,6 +9,7 @@ are projected back onto the original words, and from there onto the original cha
 import functools
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,9 +106,9 @@ class Prediction:
     null_score_diff: float = None
 
 
-def _is_whitespace(char):
-    # U+202F (narrow no-break space) separates words in a few SQuAD passages.
-    return char in " \t\r\n" or ord(char) == 0x202F
+# The whitespace that separates words in passages: the demo's four characters and U+202F (narrow
+# no-break space), which separates words in a few SQuAD passages. Other Unicode spaces stay inside words.
+_WORD = re.compile("[^ \t\r\n\u202f]+")
 
 
 def context_to_doc_tokens(text):
@@ -117,20 +118,11 @@ def context_to_doc_tokens(text):
     word that character i belongs to (whitespace belongs to the word before it, or -1 at the
     start).
     """
-    doc_tokens = []
-    char_to_word_offset = []
-    previous_is_whitespace = True
-    for char in text:
-        if _is_whitespace(char):
-            previous_is_whitespace = True
-        else:
-            if previous_is_whitespace:
-                doc_tokens.append(char)
-            else:
-                doc_tokens[-1] += char
-            previous_is_whitespace = False
-        char_to_word_offset.append(len(doc_tokens) - 1)
-    return doc_tokens, char_to_word_offset
+    words = list(_WORD.finditer(text))
+    # Character i belongs to the last word starting at or before it: a running count of word starts.
+    starts = np.zeros(len(text), np.int64)
+    starts[[word.start() for word in words]] = 1
+    return [word.group() for word in words], (np.cumsum(starts) - 1).tolist()
 
 
 def _load_squad_json(path):

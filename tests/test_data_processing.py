@@ -27,6 +27,31 @@ def test_context_to_doc_tokens_splits_on_whitespace_and_maps_characters():
                                    3, 3, 3, 3, 3, 3]
 
 
+def _split_by_characters(text):
+    """The demo's definition, character by character: a word is a run of characters other than
+    space, tab, CR, LF and U+202F; each character maps to the last word begun at or before it."""
+    words, offsets, after_space = [], [], True
+    for char in text:
+        if char in " \t\r\n\u202f":
+            after_space = True
+        else:
+            if after_space:
+                words.append(char)
+            else:
+                words[-1] += char
+            after_space = False
+        offsets.append(len(words) - 1)
+    return words, offsets
+
+
+def test_context_to_doc_tokens_agrees_with_the_character_definition_on_every_dev_passage(dev_v11):
+    dataset = json.loads(dev_v11.read_text(encoding="utf-8"))
+    passages = [p["context"] for article in dataset["data"] for p in article["paragraphs"]]
+    passages += ["", "   ", "\u202f", "a\u00a0b\u2009c", "\n\nend "]  # other Unicode spaces stay in words
+    for passage in passages:
+        assert context_to_doc_tokens(passage) == _split_by_characters(passage), passage[:60]
+
+
 def test_read_dev_v11_first_example(dev_examples):
     assert len(dev_examples) == 10570
     first = dev_examples[0]
