@@ -19,4 +19,6 @@ def needs_default(action):
     """Whether -h must name this option's default: every option but required ones and plain flags."""
     if not action.option_strings or action.required or action.default is argparse.SUPPRESS:
         return False
-    return not (action.nargs == 0 and action.default is False)
+    # store_true and store_false flags do nothing unless given (store_false's default True is the
+    # value of its destination, not something the flag turns on); --x/--no-x pairs do name theirs.
+    return not (action.nargs == 0 and (action.default is False or isinstance(action, argparse._StoreFalseAction)))

@@ -47,11 +47,13 @@ def front_ends():
             "perf.py": lambda: perf.parse_args([]), "helpers.weights": lambda: weights.main([]),
             "helpers.models": lambda: models.main([]),
             "scripts/pytorch_perf.py": lambda: script_module("pytorch_perf").main([]),
-            "scripts/benchmark_report.py": lambda: script_module("benchmark_report").main([])}
+            "scripts/benchmark_report.py": lambda: script_module("benchmark_report").main([]),
+            "scripts/squad_report.py": lambda: script_module("squad_report").main([])}
 
 
 @pytest.mark.parametrize("name", ["builder.py", "inference.py", "perf.py", "helpers.weights", "helpers.models",
-                                  "scripts/pytorch_perf.py", "scripts/benchmark_report.py"])
+                                  "scripts/pytorch_perf.py", "scripts/benchmark_report.py",
+                                  "scripts/squad_report.py"])
 def test_help_names_every_default(name, monkeypatch):
     if name == "scripts/pytorch_perf.py":
         pytest.importorskip("torch")
@@ -69,4 +71,6 @@ def test_help_names_every_default(name, monkeypatch):
 def test_help_shows_defaults_on_the_command_line():
     result = subprocess.run([sys.executable, "builder.py", "-h"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0
-    assert "workspace memory pool in MiB (default: 2048)" in " ".join(result.stdout.split())
+    text = " ".join(result.stdout.split())
+    assert "workspace memory pool in MiB (default: 2048)" in text
+    assert "(default: True)" not in text  # a store_false flag such as --no-gelu-plugin is off unless given
