@@ -10,6 +10,7 @@ windows), named LABEL=FILE or else by its file name; --pytorch adds a scripts/py
     writes PREFIX.md (the table) and PREFIX.png (the plot)
 """
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -171,10 +172,8 @@ def main(argv=None):
     runs = [load_run(item) for item in args.runs]
     pytorch = load_pytorch(args.pytorch) if args.pytorch else []
     table = markdown(runs, pytorch, lines)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ReportError("matplotlib is not installed; pip install -r requirements.txt, then rerun") from None
+    if importlib.util.find_spec("matplotlib") is None:  # before writing anything: the table and plot come together
+        raise ReportError("matplotlib is not installed; pip install -r requirements.txt, then rerun")
     write_atomically(args.output + ".md", table)
     plot(runs, pytorch, lines, args.output + ".png", args.title)
     print(table, end="")

@@ -1,4 +1,5 @@
 """Shared test fixtures: where the test data lives and how to skip without it."""
+import json
 import os
 from pathlib import Path
 
@@ -22,6 +23,15 @@ def require(path: Path) -> Path:
 @pytest.fixture
 def dev_v11():
     return require(SQUAD_DIR / "dev-v1.1.json")
+
+
+def write_small_squad(path: Path) -> Path:
+    """16 questions of SQuAD v1.1 dev (8 of each of the first article's first two passages), at path."""
+    data = json.loads(require(SQUAD_DIR / "dev-v1.1.json").read_text())
+    paragraphs = [dict(paragraph, qas=paragraph["qas"][:8]) for paragraph in data["data"][0]["paragraphs"][:2]]
+    data["data"] = [dict(data["data"][0], paragraphs=paragraphs)]
+    path.write_text(json.dumps(data))
+    return path
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, write_small_squad
 from helpers.answering import (AnsweringError, AnswerOptions, answer_examples, make_features, plan_batches,
                                select_answers)
 from helpers.data_processing import (NonFiniteLogitsError, SquadExample, _doc_spans, _max_context_spans,
@@ -186,13 +186,8 @@ def test_a_worker_error_is_the_one_line_error(dev_examples, tokenizer):
 # ---------------------------------------------------------------- front ends
 
 @pytest.fixture
-def small_squad(dev_v11, tmp_path):
-    data = json.loads(dev_v11.read_text())
-    paragraphs = [dict(paragraph, qas=paragraph["qas"][:8]) for paragraph in data["data"][0]["paragraphs"][:2]]
-    data["data"] = [dict(data["data"][0], paragraphs=paragraphs)]  # 16 questions
-    path = tmp_path / "small.json"
-    path.write_text(json.dumps(data))
-    return path
+def small_squad(tmp_path):
+    return write_small_squad(tmp_path / "small.json")
 
 
 def test_perf_squad_with_a_stand_in(small_squad, tf_model, tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import SQUAD_DIR, TF_MODEL, require
+from conftest import TF_MODEL, require, write_small_squad
 from test_cli import assert_one_line_error, run
 
 
@@ -13,11 +13,7 @@ def squad_runs(tmp_path_factory):
     """Two perf.py --squad results: stand-ins of 1 and 20 ms a batch on 16 dev questions."""
     vocab = require(TF_MODEL / "vocab.txt")
     folder = tmp_path_factory.mktemp("squad_report")
-    data = json.loads(require(SQUAD_DIR / "dev-v1.1.json").read_text())
-    paragraphs = [dict(paragraph, qas=paragraph["qas"][:8]) for paragraph in data["data"][0]["paragraphs"][:2]]
-    data["data"] = [dict(data["data"][0], paragraphs=paragraphs)]
-    squad = folder / "small.json"
-    squad.write_text(json.dumps(data))
+    squad = write_small_squad(folder / "small.json")
     paths = {}
     for ms in (1, 20):
         paths[ms] = folder / f"stand-in-{ms}.json"
