@@ -25,7 +25,7 @@ from helpers.build_options import (LIBRARY_TACTICS, PACKED_MAX_SEQUENCE, BuildOp
                                    tactic_source_names, warnings)
 from helpers.calibrator import calibration_features, make_calibrator, with_scales_from
 from helpers.cli import HelpFormatter
-from helpers.errors import BertTrtError, run_main
+from helpers.errors import run_main
 from helpers.files import check_writable, write_atomically
 from helpers.graph import Graph
 from helpers.models import decide_casing, find_vocab, resolve_model
@@ -364,54 +364,50 @@ def config_path_of(options):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        options = BuildOptions.from_namespace(args)
-        check_values(options)
-        for path, what in ((options.output, "output file"), (options.timing_cache, "--timing-cache file")):
-            if path:  # before minutes of loading and building
-                check_writable(path, what)
-        # The model is found (a Hub id becomes its snapshot folder in the Hub cache) before anything is
-        # read, so that the vocabulary beside it and its casing complete the options.
-        model_path = resolve_model(options.ckpt)
-        vocab_file = options.vocab_file or find_vocab(model_path)
-        casing = decide_casing(model_path, vocab_file, args.do_lower_case,
-                               lambda message: print(f"builder.py: warning: {message}", file=sys.stderr))
-        options = dataclasses.replace(options, ckpt=model_path, vocab_file=vocab_file, do_lower_case=casing)
-        config, weights = load_weights(options.ckpt, config_path_of(options))
-        if options.gelu:
-            config = type(config)(**{**config.to_dict(), "gelu": options.gelu})
-        if options.vocab_file:
-            from helpers.tokenization import load_vocab
-            check_vocab(config, len(load_vocab(options.vocab_file)))
-        for line in warnings(options, config):
-            print(f"builder.py: warning: {line}", file=sys.stderr)
-        if options.export_weights:
-            save_weights(options.output, config, weights, np.float16 if options.export_fp16 else np.float32)
-            print(f"wrote {options.output}")
-            return 0
-        check_for_model(options, config)
-        check_calibration_inputs(options)
-        trt = import_tensorrt()
-        options = options.with_version_defaults(trt.__version__)
-        check_for_tensorrt(options, trt)
-        check_calibration_inputs(options)
-        engine, seconds = build_engine(options, config, weights, trt)
-        write_atomically(options.output, engine)
-        EngineInfo(tensorrt_version=trt.__version__, precision=options.precision,
-                   batch_sizes=sorted(options.batch_size), sequence_lengths=sorted(options.sequence_length),
-                   model=config.to_dict(), gelu=config.gelu,
-                   source=args.ckpt if args.ckpt != options.ckpt else os.path.basename(os.path.normpath(options.ckpt)),
-                   build_seconds=round(seconds, 1), do_lower_case=options.do_lower_case,
-                   build_options=options.engine_record()).save(options.output)
-        print(f"built {options.output}: {options.precision}"
-              f"{' (' + options.quantization + ')' if options.quantization else ''}, "
-              f"{'strongly' if options.strongly_typed else 'weakly'} typed, batch {sorted(options.batch_size)}, "
-              f"sequence {sorted(options.sequence_length)}, TensorRT {trt.__version__}, {seconds:.1f} s, "
-              f"{len(engine) / 2**20:.1f} MiB")
+    options = BuildOptions.from_namespace(args)
+    check_values(options)
+    for path, what in ((options.output, "output file"), (options.timing_cache, "--timing-cache file")):
+        if path:  # before minutes of loading and building
+            check_writable(path, what)
+    # The model is found (a Hub id becomes its snapshot folder in the Hub cache) before anything is
+    # read, so that the vocabulary beside it and its casing complete the options.
+    model_path = resolve_model(options.ckpt)
+    vocab_file = options.vocab_file or find_vocab(model_path)
+    casing = decide_casing(model_path, vocab_file, args.do_lower_case,
+                           lambda message: print(f"builder.py: warning: {message}", file=sys.stderr))
+    options = dataclasses.replace(options, ckpt=model_path, vocab_file=vocab_file, do_lower_case=casing)
+    config, weights = load_weights(options.ckpt, config_path_of(options))
+    if options.gelu:
+        config = type(config)(**{**config.to_dict(), "gelu": options.gelu})
+    if options.vocab_file:
+        from helpers.tokenization import load_vocab
+        check_vocab(config, len(load_vocab(options.vocab_file)))
+    for line in warnings(options, config):
+        print(f"builder.py: warning: {line}", file=sys.stderr)
+    if options.export_weights:
+        save_weights(options.output, config, weights, np.float16 if options.export_fp16 else np.float32)
+        print(f"wrote {options.output}")
         return 0
-    except (BertTrtError, ValueError, OSError) as e:
-        print(f"builder.py: error: {e}", file=sys.stderr)
-        return 2
+    check_for_model(options, config)
+    check_calibration_inputs(options)
+    trt = import_tensorrt()
+    options = options.with_version_defaults(trt.__version__)
+    check_for_tensorrt(options, trt)
+    check_calibration_inputs(options)
+    engine, seconds = build_engine(options, config, weights, trt)
+    write_atomically(options.output, engine)
+    EngineInfo(tensorrt_version=trt.__version__, precision=options.precision,
+               batch_sizes=sorted(options.batch_size), sequence_lengths=sorted(options.sequence_length),
+               model=config.to_dict(), gelu=config.gelu,
+               source=args.ckpt if args.ckpt != options.ckpt else os.path.basename(os.path.normpath(options.ckpt)),
+               build_seconds=round(seconds, 1), do_lower_case=options.do_lower_case,
+               build_options=options.engine_record()).save(options.output)
+    print(f"built {options.output}: {options.precision}"
+          f"{' (' + options.quantization + ')' if options.quantization else ''}, "
+          f"{'strongly' if options.strongly_typed else 'weakly'} typed, batch {sorted(options.batch_size)}, "
+          f"sequence {sorted(options.sequence_length)}, TensorRT {trt.__version__}, {seconds:.1f} s, "
+          f"{len(engine) / 2**20:.1f} MiB")
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,14 +14,13 @@ runs batches, two or more of them in flight.
 """
 import argparse
 import os
-import sys
 import time
 import warnings
 
 from helpers.answering import answer_examples, available_cores, write_predictions
 from helpers.cli import HelpFormatter
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
-from helpers.errors import BertTrtError, check_range, run_main
+from helpers.errors import InputError, OptionError, check_range, run_main
 from helpers.files import check_writable
 from helpers.models import choose_casing, decide_casing, find_vocab, resolve_model
 from helpers.tokenization import FullTokenizer
@@ -92,7 +91,7 @@ def vocab_of(args):
     """-v, or the vocab.txt beside -m's checkpoint (resolve_model has already named a missing one)."""
     vocab_file = args.vocab_file or (find_vocab(args.ckpt) if args.ckpt else None)
     if vocab_file is None:
-        raise ValueError("no vocabulary: pass the model's vocab.txt with -v")
+        raise OptionError("no vocabulary: pass the model's vocab.txt with -v")
     return vocab_file
 
 
@@ -112,9 +111,9 @@ def read_text(path, what):
         with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read the {what} file {path}: {e}") from None
+        raise InputError(f"cannot read the {what} file {path}: {e}") from None
     if "\0" in text:  # UTF-16 or binary; the NULs would end up inside words and answers
-        raise ValueError(f"the {what} file {path} holds NUL bytes (character {text.index(chr(0))}); "
+        raise InputError(f"the {what} file {path} holds NUL bytes (character {text.index(chr(0))}); "
                          "save it as UTF-8 text")
     return text
 
@@ -124,16 +123,16 @@ def passage_and_questions(args):
     passage = " ".join(args.passage) if args.passage else (
         read_text(args.passage_file, "passage") if args.passage_file else None)
     if passage is None:
-        raise ValueError("nothing to answer: give a passage (-p or -pf) or a SQuAD file (-sq)")
+        raise OptionError("nothing to answer: give a passage (-p or -pf) or a SQuAD file (-sq)")
     questions = [q for q in args.question or [] if q.strip()]
     if args.question and not questions and not args.question_file:
-        raise ValueError("every question given with -q is empty; ask something, or leave -q out to be prompted")
+        raise OptionError("every question given with -q is empty; ask something, or leave -q out to be prompted")
     if len(questions) < len(args.question or []):
         warnings.warn(f"{len(args.question) - len(questions)} empty question(s) of -q left out")
     if args.question_file:
         from_file = [q for q in read_text(args.question_file, "question").splitlines() if q.strip()]
         if not from_file:
-            raise ValueError(f"the question file {args.question_file} has no questions; write one per line")
+            raise InputError(f"the question file {args.question_file} has no questions; write one per line")
         questions += from_file
     return passage, questions
 
@@ -148,7 +147,7 @@ def check_options(args):
         check_range(flag, value, minimum=1)
     check_range("--null-score-diff-threshold", args.null_score_diff_threshold)
     if args.null_odds_file and not args.version_2_with_negative:
-        raise ValueError("--null-odds-file needs --version-2-with-negative (null odds exist only for SQuAD 2.0)")
+        raise OptionError("--null-odds-file needs --version-2-with-negative (null odds exist only for SQuAD 2.0)")
 
     def no_effect(flags, why):
         if flags:
@@ -171,7 +170,7 @@ def check_options(args):
 def passage_examples(passage, questions):
     doc_tokens, _ = context_to_doc_tokens(passage)
     if not doc_tokens:
-        raise ValueError("the passage is empty")
+        raise InputError("the passage is empty")
     return [SquadExample(qas_id=f"question-{i}", question_text=q, doc_tokens=doc_tokens)
             for i, q in enumerate(questions)]
 
@@ -231,82 +230,78 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     warnings.formatwarning = one_line_warning
-    try:
-        check_options(args)
-        # Every input is read and every output checked before the model loads (minutes for a large one).
-        if args.squad_json:
-            args.output_prediction_file = args.output_prediction_file or "./predictions.json"
-            for path, what in ((args.output_prediction_file, "prediction file"), (args.nbest_file, "n-best file"),
-                               (args.null_odds_file, "null odds file")):
-                if path:
-                    check_writable(path, what)
-            if os.path.realpath(args.output_prediction_file) == os.path.realpath(args.squad_json):
-                raise ValueError(f"-o {args.output_prediction_file} is the SQuAD file itself; name another file")
-            examples = read_squad_examples(args.squad_json, version_2_with_negative=args.version_2_with_negative)
-            if not examples:
-                raise ValueError(f"{args.squad_json} has no questions; pass a SQuAD file with data[].paragraphs[].qas[]")
-        else:
-            passage, questions = passage_and_questions(args)
-        if args.ckpt:
-            args.ckpt = resolve_model(args.ckpt)  # a Hub id becomes its snapshot folder in the Hub cache
-        vocab_file = vocab_of(args)
-        tokenizer = FullTokenizer(vocab_file, do_lower_case=lower_case(args, vocab_file))
-        model, config, sequence_lengths, max_batch = load_model(args)
-        if config:
-            check_vocab(BertConfig.from_json(config), len(tokenizer.vocab))
-        if args.sequence_length is not None:
-            sequence_length = args.sequence_length
-        else:
-            sequence_length = sequence_lengths[-1] if sequence_lengths else 384
-        if sequence_lengths and sequence_length not in sequence_lengths:
-            raise ValueError(f"the engine serves sequence lengths {sequence_lengths}, not {sequence_length}; "
-                             "pass one of them with -s or rebuild the engine")
-        batch_size = args.batch_size if args.batch_size is not None else (max_batch or 8)
-        timed = TimedModel(model)
-        options = dict(batch_size=batch_size, max_seq_length=sequence_length, doc_stride=args.doc_stride,
-                       max_query_length=args.max_query_length, n_best_size=args.n_best_size,
-                       max_answer_length=args.max_answer_length,
-                       version_2_with_negative=args.version_2_with_negative,
-                       null_score_diff_threshold=args.null_score_diff_threshold)
+    check_options(args)
+    # Every input is read and every output checked before the model loads (minutes for a large one).
+    if args.squad_json:
+        args.output_prediction_file = args.output_prediction_file or "./predictions.json"
+        for path, what in ((args.output_prediction_file, "prediction file"), (args.nbest_file, "n-best file"),
+                           (args.null_odds_file, "null odds file")):
+            if path:
+                check_writable(path, what)
+        if os.path.realpath(args.output_prediction_file) == os.path.realpath(args.squad_json):
+            raise OptionError(f"-o {args.output_prediction_file} is the SQuAD file itself; name another file")
+        examples = read_squad_examples(args.squad_json, version_2_with_negative=args.version_2_with_negative)
+        if not examples:
+            raise InputError(f"{args.squad_json} has no questions; pass a SQuAD file with data[].paragraphs[].qas[]")
+    else:
+        passage, questions = passage_and_questions(args)
+    if args.ckpt:
+        args.ckpt = resolve_model(args.ckpt)  # a Hub id becomes its snapshot folder in the Hub cache
+    vocab_file = vocab_of(args)
+    tokenizer = FullTokenizer(vocab_file, do_lower_case=lower_case(args, vocab_file))
+    model, config, sequence_lengths, max_batch = load_model(args)
+    if config:
+        check_vocab(BertConfig.from_json(config), len(tokenizer.vocab))
+    if args.sequence_length is not None:
+        sequence_length = args.sequence_length
+    else:
+        sequence_length = sequence_lengths[-1] if sequence_lengths else 384
+    if sequence_lengths and sequence_length not in sequence_lengths:
+        raise OptionError(f"the engine serves sequence lengths {sequence_lengths}, not {sequence_length}; "
+                         "pass one of them with -s or rebuild the engine")
+    batch_size = args.batch_size if args.batch_size is not None else (max_batch or 8)
+    timed = TimedModel(model)
+    options = dict(batch_size=batch_size, max_seq_length=sequence_length, doc_stride=args.doc_stride,
+                   max_query_length=args.max_query_length, n_best_size=args.n_best_size,
+                   max_answer_length=args.max_answer_length,
+                   version_2_with_negative=args.version_2_with_negative,
+                   null_score_diff_threshold=args.null_score_diff_threshold)
 
-        if args.squad_json:
+    if args.squad_json:
+        start = time.perf_counter()
+        predictions = answer_examples(examples, tokenizer, timed, progress=not args.no_progress,
+                                      jobs=args.jobs or available_cores(), nbest=bool(args.nbest_file),
+                                      sort_by_length=args.sort_by_length, sequence_lengths=sequence_lengths,
+                                      **options)
+        total = time.perf_counter() - start
+        write_predictions(args.output_prediction_file, predictions, nbest_path=args.nbest_file,
+                          null_odds_path=args.null_odds_file)
+        print(f"{len(examples)} questions, {timed.rows} windows of {sequence_length} tokens in {total:.1f} s "
+              f"({len(examples) / total:.1f} questions/s; model {timed.seconds:.1f} s, "
+              f"{timed.rows / max(timed.seconds, 1e-9):.1f} windows/s); predictions in {args.output_prediction_file}")
+        return 0
+
+    print(f"Passage: {shortened(passage)}")
+    # A passage of many windows shows their progress.
+    options["progress"] = not args.no_progress and len(passage.split()) > 50 * args.doc_stride
+    if questions:
+        for example in passage_examples(passage, questions):
             start = time.perf_counter()
-            predictions = answer_examples(examples, tokenizer, timed, progress=not args.no_progress,
-                                          jobs=args.jobs or available_cores(), nbest=bool(args.nbest_file),
-                                          sort_by_length=args.sort_by_length, sequence_lengths=sequence_lengths,
-                                          **options)
-            total = time.perf_counter() - start
-            write_predictions(args.output_prediction_file, predictions, nbest_path=args.nbest_file,
-                              null_odds_path=args.null_odds_file)
-            print(f"{len(examples)} questions, {timed.rows} windows of {sequence_length} tokens in {total:.1f} s "
-                  f"({len(examples) / total:.1f} questions/s; model {timed.seconds:.1f} s, "
-                  f"{timed.rows / max(timed.seconds, 1e-9):.1f} windows/s); predictions in {args.output_prediction_file}")
+            prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
+            print_answer(example.question_text, prediction, time.perf_counter() - start)
+        return 0
+    while True:  # no question given: ask until the user says exit
+        try:
+            question = input("Question (or 'exit'): ").strip()
+        except EOFError:
             return 0
-
-        print(f"Passage: {shortened(passage)}")
-        # A passage of many windows shows their progress.
-        options["progress"] = not args.no_progress and len(passage.split()) > 50 * args.doc_stride
-        if questions:
-            for example in passage_examples(passage, questions):
-                start = time.perf_counter()
-                prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
-                print_answer(example.question_text, prediction, time.perf_counter() - start)
+        if question.lower() in EXIT_COMMANDS:
             return 0
-        while True:  # no question given: ask until the user says exit
-            try:
-                question = input("Question (or 'exit'): ").strip()
-            except EOFError:
-                return 0
-            if question.lower() in EXIT_COMMANDS:
-                return 0
-            if question:
-                example = passage_examples(passage, [question])[0]
-                start = time.perf_counter()
-                prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
-                print_answer(question, prediction, time.perf_counter() - start)
-    except (BertTrtError, ValueError, OSError) as e:
-        print(f"inference.py: error: {e}", file=sys.stderr)
-        return 2
+        if question:
+            example = passage_examples(passage, [question])[0]
+            start = time.perf_counter()
+            prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
+            print_answer(question, prediction, time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import numpy as np
 from helpers.cli import HelpFormatter
 from helpers.files import check_writable, write_json_atomically
 from helpers.layer_profile import engine_layer_name, inspected_precisions, make_profiler, summarize_parts, time_by
-from helpers.errors import BertTrtError, check_range, run_main
+from helpers.errors import InputError, OptionError, check_range, run_main
 from helpers.trt_common import TensorRTError
 
 
@@ -194,7 +194,7 @@ def squad_pipeline(model, run):
     examples = read_squad_examples(run.squad_json)
     read_s = time.perf_counter() - start
     if not examples:
-        raise ValueError(f"{run.squad_json} holds no questions")
+        raise InputError(f"{run.squad_json} holds no questions")
     options = dict(batch_size=run.batch_size, max_seq_length=run.sequence_length, jobs=run.jobs, nbest=False,
                    sort_by_length=run.sort_by_length, sequence_lengths=run.sequence_lengths)
 
@@ -241,15 +241,15 @@ def squad_run(args, runner):
     """The --squad options, checked against each other and the engine."""
     from helpers.answering import batch_widths
     if not args.vocab_file:
-        raise ValueError("--squad needs the model's vocabulary: pass its vocab.txt with -v")
+        raise OptionError("--squad needs the model's vocabulary: pass its vocab.txt with -v")
     if args.batch_size and len(args.batch_size) > 1 or args.sequence_length and len(args.sequence_length) > 1 and runner:
-        raise ValueError("--squad takes one -b and, with an engine, at most one -s (its other profiles serve "
+        raise OptionError("--squad takes one -b and, with an engine, at most one -s (its other profiles serve "
                          "--sort-by-length)")
     if runner:
         lengths = tuple(runner.sequence_lengths)
         sequence = args.sequence_length[0] if args.sequence_length else lengths[-1]
         if sequence not in lengths:
-            raise ValueError(f"the engine serves sequence lengths {list(lengths)}, not {sequence}; pass one of "
+            raise OptionError(f"the engine serves sequence lengths {list(lengths)}, not {sequence}; pass one of "
                              "them with -s or rebuild the engine")
         batch = args.batch_size[0] if args.batch_size else runner.max_batch_size
         for width in batch_widths(sequence, lengths, args.sort_by_length):
@@ -300,7 +300,7 @@ def parse_args(argv=None):
 
 def main_squad(args):
     if (args.engine is None) == (args.stand_in is None):
-        raise ValueError("--squad needs either an engine (-e) or --stand-in MS, not both")
+        raise OptionError("--squad needs either an engine (-e) or --stand-in MS, not both")
     if args.engine:
         from helpers.engine_runner import EngineRunner
         runner = EngineRunner(args.engine)
@@ -337,58 +337,54 @@ def check_options(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        check_options(args)
-        if args.squad:
-            return main_squad(args)
-        if args.stand_in is not None or args.jobs is not None or args.sort_by_length:
-            raise ValueError("--stand-in, --jobs and --sort-by-length go with --squad")
-        if not args.engine:
-            raise ValueError("give an engine with -e (or time the SQuAD pipeline with --squad)")
-        if args.real_lengths and not args.vocab_file:
-            raise ValueError("--real-lengths needs the model's vocabulary: pass its vocab.txt with -v")
-        from helpers.engine_runner import EngineRunner
-        runner = EngineRunner(args.engine)
-        sequences = args.sequence_length or runner.sequence_lengths
-        batches = args.batch_size or sorted({p.max_batch for p in runner.profiles})
-        gpu = runner.cuda.Device(0).name()
-        precision = runner.info.precision if runner.info else "unknown"
-        print(f"{args.engine}: {precision}, TensorRT {runner.trt.__version__}, {gpu}")
-        rows = []
-        for sequence in sequences:
-            lengths = window_lengths(args.real_lengths, args.vocab_file, sequence) if args.real_lengths else None
-            for batch in batches:
-                row = benchmark(runner, batch, sequence, args.iterations, args.warm_up_runs, args.duration,
-                                args.random_seed, args.cuda_graph, lengths)
-                if args.real_lengths:
-                    row["real_lengths"] = os.path.basename(args.real_lengths)
-                rows.append(row)
-                print(f"Running {row['iterations']} iterations with Batch Size: {batch}, Sequence Length: {sequence}"
-                      f"{' (CUDA graph)' if args.cuda_graph else ''}\n"
-                      f"\tAverage Time: {row['mean_ms']:.3f} ms\tp50: {row['p50_ms']:.3f} ms\t"
-                      f"p90: {row['p90_ms']:.3f} ms\t95th Percentile Time: {row['p95_ms']:.3f} ms\t"
-                      f"99th Percentile Time: {row['p99_ms']:.3f} ms\n"
-                      f"\tThroughput: {row['throughput_seq_per_s']:.1f} sequences/s\t"
-                      f"{row['real_tokens_per_row']:.1f} real tokens per sequence\t"
-                      f"with copies: {row['with_copies_mean_ms']:.3f} ms average, "
-                      f"{row['with_copies_p99_ms']:.3f} ms p99")
-        report = {"engine": os.path.basename(args.engine), "gpu": gpu, "tensorrt": runner.trt.__version__,
-                  "precision": precision, "model": runner.info.model if runner.info else {},
-                  "build_options": runner.info.build_options if runner.info else {}, "rows": rows}
-        if args.json:  # the timings first: the layer profile is a further, slower pass
+    check_options(args)
+    if args.squad:
+        return main_squad(args)
+    if args.stand_in is not None or args.jobs is not None or args.sort_by_length:
+        raise OptionError("--stand-in, --jobs and --sort-by-length go with --squad")
+    if not args.engine:
+        raise OptionError("give an engine with -e (or time the SQuAD pipeline with --squad)")
+    if args.real_lengths and not args.vocab_file:
+        raise OptionError("--real-lengths needs the model's vocabulary: pass its vocab.txt with -v")
+    from helpers.engine_runner import EngineRunner
+    runner = EngineRunner(args.engine)
+    sequences = args.sequence_length or runner.sequence_lengths
+    batches = args.batch_size or sorted({p.max_batch for p in runner.profiles})
+    gpu = runner.cuda.Device(0).name()
+    precision = runner.info.precision if runner.info else "unknown"
+    print(f"{args.engine}: {precision}, TensorRT {runner.trt.__version__}, {gpu}")
+    rows = []
+    for sequence in sequences:
+        lengths = window_lengths(args.real_lengths, args.vocab_file, sequence) if args.real_lengths else None
+        for batch in batches:
+            row = benchmark(runner, batch, sequence, args.iterations, args.warm_up_runs, args.duration,
+                            args.random_seed, args.cuda_graph, lengths)
+            if args.real_lengths:
+                row["real_lengths"] = os.path.basename(args.real_lengths)
+            rows.append(row)
+            print(f"Running {row['iterations']} iterations with Batch Size: {batch}, Sequence Length: {sequence}"
+                  f"{' (CUDA graph)' if args.cuda_graph else ''}\n"
+                  f"\tAverage Time: {row['mean_ms']:.3f} ms\tp50: {row['p50_ms']:.3f} ms\t"
+                  f"p90: {row['p90_ms']:.3f} ms\t95th Percentile Time: {row['p95_ms']:.3f} ms\t"
+                  f"99th Percentile Time: {row['p99_ms']:.3f} ms\n"
+                  f"\tThroughput: {row['throughput_seq_per_s']:.1f} sequences/s\t"
+                  f"{row['real_tokens_per_row']:.1f} real tokens per sequence\t"
+                  f"with copies: {row['with_copies_mean_ms']:.3f} ms average, "
+                  f"{row['with_copies_p99_ms']:.3f} ms p99")
+    report = {"engine": os.path.basename(args.engine), "gpu": gpu, "tensorrt": runner.trt.__version__,
+              "precision": precision, "model": runner.info.model if runner.info else {},
+              "build_options": runner.info.build_options if runner.info else {}, "rows": rows}
+    if args.json:  # the timings first: the layer profile is a further, slower pass
+        write_json_atomically(args.json, report)
+    if args.layer_profile:
+        report["layer_profiles"] = []
+        for row in rows:
+            report["layer_profiles"].append(
+                layer_report(runner, row["batch"], row["sequence"], max(args.iterations // 10, 10)))
+            print_layer_report(report["layer_profiles"][-1])
+        if args.json:
             write_json_atomically(args.json, report)
-        if args.layer_profile:
-            report["layer_profiles"] = []
-            for row in rows:
-                report["layer_profiles"].append(
-                    layer_report(runner, row["batch"], row["sequence"], max(args.iterations // 10, 10)))
-                print_layer_report(report["layer_profiles"][-1])
-            if args.json:
-                write_json_atomically(args.json, report)
-        return 0
-    except (BertTrtError, ValueError, OSError) as e:
-        print(f"perf.py: error: {e}", file=sys.stderr)
-        return 2
+    return 0
 
 
 if __name__ == "__main__":

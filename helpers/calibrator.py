@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from helpers import names
+from helpers.errors import InputError
 from helpers.files import write_atomically
 from helpers.trt_common import TensorRTError, import_pycuda, import_tensorrt
 
@@ -30,7 +31,7 @@ def calibration_features(squad_json, vocab_file, max_seq_length, count, max_quer
             if len(rows) == count:
                 return tuple(np.stack(col).astype(np.int32) for col in zip(*rows))
     if not rows:
-        raise ValueError(f"{squad_json} has no questions to calibrate on")
+        raise InputError(f"{squad_json} has no questions to calibrate on; pass a SQuAD file with questions (-j)")
     return tuple(np.stack(col).astype(np.int32) for col in zip(*rows))
 
 

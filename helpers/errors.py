@@ -16,7 +16,8 @@ class BertTrtError(Exception):
 def run_main(prog, main, argv=None):
     """Run a front end's main(argv) and exit with its status.
 
-    A BertTrtError that escapes main is told as `PROG: error: ...` and exits 2; Ctrl-C is told as
+    A BertTrtError (or an OSError: a file or device the system refused) that escapes main is told
+    as `PROG: error: ...` and exits 2; any other exception is a bug and keeps its traceback. Ctrl-C is told as
     `PROG: interrupted` and exits 130 (128 + SIGINT, as shells report it), without a traceback.
     Warnings are one line each, `PROG: warning: ...`.
     Outputs are written to a temp file and renamed (helpers/files.py), so an interrupted run
@@ -36,12 +37,26 @@ def run_main(prog, main, argv=None):
         # The reader went away: point stdout at /dev/null so the interpreter's final flush is quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 141  # 128 + SIGPIPE, what a shell reports for a command cut off by `| head`
+    except OSError as error:  # the machine's answer about a file or device (missing, full, no permission)
+        print(f"{prog}: error: {describe_os_error(error)}", file=sys.stderr)
+        status = 2
     sys.exit(status)
+
+
+def describe_os_error(error):
+    """An OSError as "FILE: what the system said", or its own text when it names no file."""
+    if error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
 
 
 
 class OptionError(BertTrtError, ValueError):
     """A command-line option out of its range, or one that contradicts another."""
+
+
+class InputError(BertTrtError, ValueError):
+    """An input (a file, a passage, a question) that holds nothing usable; the message says what to give."""
 
 
 def check_range(flag, value, minimum=None, maximum=None):

@@ -164,41 +164,37 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        if args.concurrency < 1:
-            raise ClientError(f"--concurrency must be at least 1, got {args.concurrency}")
-        passage = " ".join(args.passage) if args.passage else (
-            read_text(args.passage_file, "passage") if args.passage_file else None)
-        if not args.squad_json and passage is None:
-            raise ClientError("nothing to answer: give a passage (-p or -pf) or a SQuAD file (-sq)")
-        answerer = Answerer(args.url, args.model, args.timeout, nbest=bool(args.nbest_file))
-        if args.squad_json:
-            answer_squad(answerer, args.squad_json, args.output_prediction_file, args.nbest_file,
-                         args.concurrency, not args.no_progress)
+    if args.concurrency < 1:
+        raise ClientError(f"--concurrency must be at least 1, got {args.concurrency}")
+    passage = " ".join(args.passage) if args.passage else (
+        read_text(args.passage_file, "passage") if args.passage_file else None)
+    if not args.squad_json and passage is None:
+        raise ClientError("nothing to answer: give a passage (-p or -pf) or a SQuAD file (-sq)")
+    answerer = Answerer(args.url, args.model, args.timeout, nbest=bool(args.nbest_file))
+    if args.squad_json:
+        answer_squad(answerer, args.squad_json, args.output_prediction_file, args.nbest_file,
+                     args.concurrency, not args.no_progress)
+        return 0
+    questions = list(args.question or [])
+    if args.question_file:
+        questions += [q for q in read_text(args.question_file, "question").splitlines() if q.strip()]
+    print(f"Passage: {passage}")
+    for question in questions:
+        start = time.perf_counter()
+        (answer, probability, _), = answerer.ask([passage], [question])
+        print_answer(question, answer, probability, time.perf_counter() - start)
+    while not questions:  # no question given: ask until the user says exit
+        try:
+            question = input("Question (or 'exit'): ").strip()
+        except EOFError:
             return 0
-        questions = list(args.question or [])
-        if args.question_file:
-            questions += [q for q in read_text(args.question_file, "question").splitlines() if q.strip()]
-        print(f"Passage: {passage}")
-        for question in questions:
+        if question.lower() in EXIT_COMMANDS:
+            return 0
+        if question:
             start = time.perf_counter()
             (answer, probability, _), = answerer.ask([passage], [question])
             print_answer(question, answer, probability, time.perf_counter() - start)
-        while not questions:  # no question given: ask until the user says exit
-            try:
-                question = input("Question (or 'exit'): ").strip()
-            except EOFError:
-                return 0
-            if question.lower() in EXIT_COMMANDS:
-                return 0
-            if question:
-                start = time.perf_counter()
-                (answer, probability, _), = answerer.ask([passage], [question])
-                print_answer(question, answer, probability, time.perf_counter() - start)
-        return 0
-    except (BertTrtError, ValueError, OSError) as e:
-        print(f"triton_client.py: error: {e}", file=sys.stderr)
-        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -309,12 +309,8 @@ def make_options(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        options = make_options(args)
-        write_repository(options)
-    except (BertTrtError, ValueError, OSError) as e:
-        print(f"triton_repository.py: error: {e}", file=sys.stderr)
-        return 2
+    options = make_options(args)
+    write_repository(options)
     engine = f"{options.engine} (TensorRT {options.tensorrt_version})" if options.engine else \
         f"the numpy reference of {options.ckpt}"
     print(f"wrote {options.output}: {QA_MODEL} (text in, answers out) and {ENGINE_MODEL}, {engine}")

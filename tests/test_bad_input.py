@@ -713,6 +713,11 @@ def test_run_main_maps_interrupts_and_errors():
     assert result.returncode == 130 and result.stderr == "evaluate-v1.1.py: interrupted\n"
     result = run("-c", code.format("BertTrtError('the file x is bad; fix it')"))
     assert result.returncode == 2 and result.stderr == "evaluate-v1.1.py: error: the file x is bad; fix it\n"
+    # what the system said of a file, in one line with its name
+    result = run("-c", code.format("OSError(28, 'No space left on device', 'out.engine')"))
+    assert result.returncode == 2 and result.stderr == "evaluate-v1.1.py: error: out.engine: No space left on device\n"
+    result = run("-c", code.format("ValueError('a bug')"))  # anything else is a bug: its traceback stays
+    assert result.returncode == 1 and "Traceback" in result.stderr and "ValueError: a bug" in result.stderr
 
 
 # ---------------------------------------------------------------- scripts

@@ -407,6 +407,7 @@ def make_inputs(work):
 
 def run_mode(world, flags, model, vocab, squad, scales, work, label):
     import builder
+    from helpers.errors import run_main
     out = os.path.join(work, re.sub(r"\W+", "_", label).strip("_") + ".engine")
     argv = ["-m", model, "-o", out, "-s", "64", "-b", "2"]
     for flag in flags:
@@ -422,7 +423,9 @@ def run_mode(world, flags, model, vocab, squad, scales, work, label):
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            rc = builder.main(argv)
+            run_main("builder.py", builder.main, argv)  # as the command line ends: exit status and one line
+    except SystemExit as status:
+        rc = status.code
     except BaseException as e:  # a traceback: the mode failed in a way builder.py did not name
         import traceback
         rc, err = "exception", io.StringIO(err.getvalue() + traceback.format_exc())
