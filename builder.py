@@ -21,8 +21,8 @@ import numpy as np
 from helpers import names
 from helpers.bert_network import Layout, bert_qa
 from helpers.build_options import (LIBRARY_TACTICS, PACKED_MAX_SEQUENCE, BuildOptions, check_calibration_inputs,
-                                   check_for_model, check_for_tensorrt, check_values, projection_kinds,
-                                   tactic_source_names, warnings)
+                                   calibration_file_warnings, check_for_model, check_for_tensorrt, check_values,
+                                   projection_kinds, tactic_source_names, warnings)
 from helpers.calibrator import calibration_features, make_calibrator, with_scales_from
 from helpers.cli import HelpFormatter
 from helpers.errors import run_main
@@ -392,6 +392,8 @@ def main(argv=None) -> int:
     check_calibration_inputs(options)
     trt = import_tensorrt()
     options = options.with_version_defaults(trt.__version__)
+    for line in calibration_file_warnings(options):
+        print(f"builder.py: warning: {line}", file=sys.stderr)
     check_for_tensorrt(options, trt)
     check_calibration_inputs(options)
     engine, seconds = build_engine(options, config, weights, trt)

@@ -242,6 +242,23 @@ def warnings(options, config=None):
     return out
 
 
+def calibration_file_warnings(options):
+    """The lines of warnings() that need the quantization decided (`options` after
+    with_version_defaults): a calibration file given for the other kind of int8, or for no int8."""
+    out = []
+    cache_given = options.calib_cache != options.output + ".calib"
+    scales_given = options.scales != options.output + ".scales.json"
+    if cache_given and options.quantization != "implicit":
+        why = ("it is TensorRT's calibration cache, and explicit int8 reads and writes --scales"
+               if options.int8 else "it is TensorRT's int8 calibration cache, and this is no -i/--int8 build")
+        out.append(f"--calib-cache has no effect: {why}")
+    if scales_given and options.quantization != "explicit":
+        why = ("it is the scales file of explicit int8, and implicit int8 calibrates into --calib-cache"
+               if options.int8 else "it holds int8 scales, and this is no -i/--int8 build")
+        out.append(f"--scales has no effect: {why}")
+    return out
+
+
 def projection_kinds(text):
     """--fp16-projections: comma-separated kinds of projection, e.g. "qkv" or "qkv,output"."""
     return _comma_separated(text, names.PROJECTIONS, "projection")

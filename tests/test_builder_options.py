@@ -8,7 +8,7 @@ import pytest
 
 import builder
 from conftest import REPO
-from helpers.build_options import BuildOptions, OptionsError, check_values, warnings
+from helpers.build_options import BuildOptions, OptionsError, calibration_file_warnings, check_values, warnings
 
 
 def options(*argv):
@@ -73,6 +73,22 @@ def test_flags_without_effect_get_a_warning():
     assert [line.split(" ")[0] for line in found] == ["-j/--squad-json", "-n/--calib-num", "--export-fp16"]
     assert any(line.startswith("-t/--strict") for line in warnings(options("-f", "-t", "--strongly-typed")))
     assert any(line.startswith("--conv-projections") for line in warnings(options("-i", "--conv-projections")))
+
+
+@pytest.mark.parametrize("flags,version,expected", [
+    (["-i", "--calib-cache", "c.calib"], "8.6.1", []),                       # implicit: its cache
+    (["-i", "--scales", "s.json"], "11.4.0.106", []),                        # explicit: its scales
+    (["-i", "--calib-cache", "c.calib"], "11.4.0.106", ["--calib-cache has no effect: it is TensorRT's "
+                                                        "calibration cache, and explicit int8 reads and writes --scales"]),
+    (["-i", "--scales", "s.json"], "10.16.1.11", ["--scales has no effect: it is the scales file of explicit int8, "
+                                                  "and implicit int8 calibrates into --calib-cache"]),
+    (["-f", "--scales", "s.json", "--calib-cache", "c.calib"], "8.6.1",
+     ["--calib-cache has no effect: it is TensorRT's int8 calibration cache, and this is no -i/--int8 build",
+      "--scales has no effect: it holds int8 scales, and this is no -i/--int8 build"]),
+    (["-i"], "11.4.0.106", []),
+])
+def test_a_calibration_file_for_the_other_int8_gets_a_warning(flags, version, expected):
+    assert calibration_file_warnings(options(*flags).with_version_defaults(version)) == expected
 
 
 def test_warnings_are_one_line_each_and_the_build_goes_on(hf_model, tmp_path):
