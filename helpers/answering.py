@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from helpers.data_processing import convert_example_to_features, get_predictions
-from helpers.engine_runner import PADDING_LOGIT
+from helpers.data_processing import PADDING_LOGIT, AnswerOptions, convert_example_to_features, get_predictions
 from helpers.errors import BertTrtError
 from helpers.files import write_json_atomically
 
@@ -42,20 +41,6 @@ def available_cores():
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-@dataclass(frozen=True)
-class AnswerOptions:
-    """How examples become windows and windows' logits become answers (run_squad.py's flags)."""
-    max_seq_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
-    n_best_size: int = 20
-    max_answer_length: int = 30
-    version_2_with_negative: bool = False
-    null_score_diff_threshold: float = 0.0
-    do_lower_case: bool = True
-    nbest: bool = True  # map every n-best entry to text (for the n-best file and probabilities)
 
 
 @dataclass

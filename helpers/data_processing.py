@@ -32,6 +32,25 @@ class QuestionTruncatedWarning(UserWarning):
     """A question had more than max_query_length tokens and was cut, as BERT does."""
 
 
+# The logit of positions a model did not compute (packed engines' padding, windows run at a narrower
+# width): far below any real logit, so no answer starts or ends there.
+PADDING_LOGIT = -10000.0
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """How examples become windows and windows' logits become answers (run_squad.py's flags)."""
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    version_2_with_negative: bool = False
+    null_score_diff_threshold: float = 0.0
+    do_lower_case: bool = True
+    nbest: bool = True  # map every n-best entry to text (for the n-best file and probabilities)
+
+
 @dataclass
 class SquadExample:
     """One question about one passage.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from helpers.data_processing import PADDING_LOGIT
 from helpers.trt_common import (INPUT_NAMES, PACKED_INPUT_NAMES, EngineInfo, TensorRTError, import_pycuda,
                                 import_tensorrt, input_shapes, make_logger)
 
@@ -37,8 +38,6 @@ def pack_batch(input_ids, segment_ids, input_mask):
     cu_seqlens = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     return input_ids[valid], segment_ids[valid], cu_seqlens
 
-
-PADDING_LOGIT = -10000.0
 
 
 def unpack_logits(packed, cu_seqlens, sequence):

@@ -28,7 +28,7 @@ import numpy as np
 from helpers import quantization as Q
 from helpers.answering import answer_examples
 from helpers.calibrator import calibration_features
-from helpers.data_processing import read_squad_examples
+from helpers.data_processing import PADDING_LOGIT, read_squad_examples
 from helpers.errors import BertTrtError
 from helpers.reference import ReferenceModel
 from helpers.squad_metrics import (evaluate_v1, f1_score,
@@ -37,7 +37,6 @@ from helpers.tokenization import FullTokenizer
 from helpers.weights import load_weights
 
 IMPLICIT_EMULATION_BINS = 2048
-PADDING_LOGIT = -10000.0  # logits of cut-off padding: never among the n-best of real tokens
 
 
 class SimulationError(BertTrtError, ValueError):

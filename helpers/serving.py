@@ -5,12 +5,9 @@ The Triton model `bert_qa` (scripts/triton_models/) imports only this module of 
 the pipeline it serves is the one inference.py runs, and a change of helpers' API is mended here
 alone. It must import with numpy 1.26 too: Triton's Python-backend stub runs on numpy < 2.
 """
-import json
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
-from helpers.data_processing import (SquadExample, context_to_doc_tokens,
+from helpers.data_processing import (PADDING_LOGIT, AnswerOptions, SquadExample, context_to_doc_tokens,
                                      convert_example_to_features, get_predictions)
 from helpers.errors import BertTrtError
 from helpers.tokenization import FullTokenizer
@@ -19,36 +16,13 @@ from helpers.tokenization import FullTokenizer
 # request: 1 MB of English is ~250,000 tokens, ~2,000 windows of 384.
 MAX_PASSAGE_CHARS = 1_000_000
 MAX_QUESTION_CHARS = 10_000
-# What padding positions get when a packed engine's logits are laid out as padded windows: no
-# answer may start or end there (as helpers/engine_runner.py does for --varseqlen engines).
-PADDING_LOGIT = -1e4
 
 
 class ServingError(BertTrtError, ValueError):
     """A request the question-answering service cannot answer; the message says why."""
 
 
-@dataclass(frozen=True)
-class QAOptions:
-    """How windows are cut and answers chosen: inference.py's defaults, fixed per repository."""
-    max_seq_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
-    n_best_size: int = 20
-    max_answer_length: int = 30
-    do_lower_case: bool = True
-
-    def save(self, path):
-        with open(path, "w") as f:
-            json.dump(asdict(self), f, indent=2)
-
-    @classmethod
-    def load(cls, path):
-        with open(path) as f:
-            return cls(**json.load(f))
-
-
-def make_tokenizer(vocab_path, options: QAOptions):
+def make_tokenizer(vocab_path, options: AnswerOptions):
     return FullTokenizer(str(vocab_path), do_lower_case=options.do_lower_case)
 
 
@@ -66,7 +40,7 @@ def check_text(passage, question):
                            f"{MAX_QUESTION_CHARS:,} served")
 
 
-def question_windows(passage, question, qas_id, tokenizer, options: QAOptions):
+def question_windows(passage, question, qas_id, tokenizer, options: AnswerOptions):
     """(example, features): the windows of the passage that the engine answers this question on."""
     check_text(passage, question)
     doc_tokens, _ = context_to_doc_tokens(passage)
@@ -100,7 +74,7 @@ def window_logits(logits, max_seq_length):
     return padded[:, 0], padded[:, 1]
 
 
-def choose_answer(example, features, results, options: QAOptions):
+def choose_answer(example, features, results, options: AnswerOptions):
     """The Prediction (text, probability, n-best) for `example` from each window's logits."""
     return get_predictions(example, features, results, options.n_best_size,
                            options.max_answer_length, do_lower_case=options.do_lower_case)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from helpers.errors import BertTrtError, run_main  # noqa: E402
 from helpers.models import find_vocab  # noqa: E402
 from helpers.names import INPUT_NAMES, OUTPUT_NAME, PACKED_INPUT_NAMES  # noqa: E402
-from helpers.serving import QAOptions  # noqa: E402
+from helpers.data_processing import AnswerOptions  # noqa: E402
 from helpers.trt_common import EngineInfo  # noqa: E402
 
 MODELS = REPO_ROOT / "scripts" / "triton_models"
@@ -61,7 +61,7 @@ class RepositoryOptions:
     qa_instances: int
     max_questions: int
     reference_batch: int
-    qa: QAOptions
+    qa: AnswerOptions
 
 
 def same_release(a, b):
@@ -297,7 +297,7 @@ def make_options(args):
     vocab = vocab_of(args)
     if not vocab.is_file():
         raise RepositoryError(f"no such vocabulary file: {vocab}")
-    qa = QAOptions(max_seq_length=sequence or 384, doc_stride=args.doc_stride,
+    qa = AnswerOptions(max_seq_length=sequence or 384, doc_stride=args.doc_stride,
                    max_query_length=args.max_query_length, n_best_size=args.n_best_size,
                    max_answer_length=args.max_answer_length, do_lower_case=bool(do_lower_case))
     return RepositoryOptions(output=Path(args.output), force=args.force, engine=engine, ckpt=args.ckpt,

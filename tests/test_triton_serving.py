@@ -15,7 +15,7 @@ PASSAGE = ("Super Bowl 50 was an American football game to determine the champio
            "Denver Broncos defeated the National Football Conference (NFC) champion Carolina Panthers 24-10 "
            "to earn their third Super Bowl title. ") * 6  # several windows of 128 tokens
 QUESTION = "Who did the Broncos defeat?"
-OPTIONS = serving.QAOptions(max_seq_length=128, doc_stride=64)
+OPTIONS = serving.AnswerOptions(max_seq_length=128, doc_stride=64)
 
 
 def fake_logits(input_ids, segment_ids, input_mask):

@@ -36,7 +36,7 @@ class TritonPythonModel:
     def initialize(self, args):
         with open(os.path.join(HERE, "bert_qa.json")) as f:
             setup = json.load(f)
-        self.options = serving.QAOptions(**setup["options"])
+        self.options = serving.AnswerOptions(**setup["options"])
         self.engine_model = setup["engine_model"]
         self.engine_max_batch = setup["engine_max_batch"]
         self.packed = setup["packed"]
