@@ -18,7 +18,7 @@ import time
 import warnings
 
 from helpers.answering import answer_examples, available_cores, write_predictions
-from helpers.cli import HelpFormatter
+from helpers.cli import HelpFormatter, prompted_questions, read_text
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
 from helpers.errors import InputError, OptionError, check_range, run_main
 from helpers.files import check_writable
@@ -26,7 +26,6 @@ from helpers.models import choose_casing, decide_casing, find_vocab, resolve_mod
 from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
 
-EXIT_COMMANDS = ("exit", "quit")
 
 
 class TimedModel:
@@ -103,19 +102,6 @@ def lower_case(args, vocab_file):
     from helpers.trt_common import EngineInfo
     info = EngineInfo.load(args.engine)
     return choose_casing(info.lower_case() if info else True, args.do_lower_case, warnings.warn)
-
-
-def read_text(path, what):
-    """A UTF-8 text file, without the byte-order mark some editors write first."""
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read the {what} file {path}: {e}") from None
-    if "\0" in text:  # UTF-16 or binary; the NULs would end up inside words and answers
-        raise InputError(f"the {what} file {path} holds NUL bytes (character {text.index(chr(0))}); "
-                         "save it as UTF-8 text")
-    return text
 
 
 def passage_and_questions(args):
@@ -284,24 +270,14 @@ def main(argv=None):
     print(f"Passage: {shortened(passage)}")
     # A passage of many windows shows their progress.
     options["progress"] = not args.no_progress and len(passage.split()) > 50 * args.doc_stride
-    if questions:
-        for example in passage_examples(passage, questions):
-            start = time.perf_counter()
-            prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
-            print_answer(example.question_text, prediction, time.perf_counter() - start)
-        return 0
-    while True:  # no question given: ask until the user says exit
-        try:
-            question = input("Question (or 'exit'): ").strip()
-        except EOFError:
-            return 0
-        if question.lower() in EXIT_COMMANDS:
-            return 0
-        if question:
-            example = passage_examples(passage, [question])[0]
-            start = time.perf_counter()
-            prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
-            print_answer(question, prediction, time.perf_counter() - start)
+    # The questions given, or else those typed at the prompt, one after another as they come.
+    examples = (passage_examples(passage, questions) if questions else
+                (passage_examples(passage, [question])[0] for question in prompted_questions()))
+    for example in examples:
+        start = time.perf_counter()
+        prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
+        print_answer(example.question_text, prediction, time.perf_counter() - start)
+    return 0
 
 
 if __name__ == "__main__":

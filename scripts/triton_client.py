@@ -19,11 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from helpers.cli import prompted_questions, read_text  # noqa: E402
 from helpers.data_processing import read_squad_examples  # noqa: E402
 from helpers.errors import BertTrtError, run_main  # noqa: E402
 from helpers.files import write_json_atomically  # noqa: E402
 
-EXIT_COMMANDS = ("exit", "quit")
 
 
 class ClientError(BertTrtError, RuntimeError):
@@ -135,14 +135,6 @@ def print_answer(question, answer, probability, seconds):
     print(f"With probability: {probability * 100:.3f}% (time: {seconds * 1000:.2f} ms)")
 
 
-def read_text(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ClientError(f"cannot read the {what} file {path}: {e}") from None
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -179,21 +171,10 @@ def main(argv=None):
     if args.question_file:
         questions += [q for q in read_text(args.question_file, "question").splitlines() if q.strip()]
     print(f"Passage: {passage}")
-    for question in questions:
+    for question in questions or prompted_questions():  # those given, or else those typed at the prompt
         start = time.perf_counter()
         (answer, probability, _), = answerer.ask([passage], [question])
         print_answer(question, answer, probability, time.perf_counter() - start)
-    while not questions:  # no question given: ask until the user says exit
-        try:
-            question = input("Question (or 'exit'): ").strip()
-        except EOFError:
-            return 0
-        if question.lower() in EXIT_COMMANDS:
-            return 0
-        if question:
-            start = time.perf_counter()
-            (answer, probability, _), = answerer.ask([passage], [question])
-            print_answer(question, answer, probability, time.perf_counter() - start)
     return 0
 
 

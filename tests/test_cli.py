@@ -181,3 +181,15 @@ def test_long_question_is_cut_with_a_one_line_warning(hf_model):
     assert result.stderr.strip().splitlines() == [
         "inference.py: warning: question question-0 has 13 tokens; using its first 8 (max_query_length)"]
     assert "Answer: '" in result.stdout
+
+
+def test_prompted_questions_skip_empty_lines_and_end_at_exit_or_end_of_input(monkeypatch):
+    from helpers.cli import prompted_questions
+    typed = iter(["", "  Who?  ", "What?", "QUIT", "never asked"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(typed))
+    assert list(prompted_questions()) == ["Who?", "What?"]
+
+    def end_of_input(prompt):
+        raise EOFError
+    monkeypatch.setattr("builtins.input", end_of_input)
+    assert list(prompted_questions()) == []
