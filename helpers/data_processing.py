@@ -269,7 +269,7 @@ def _tokenize_document(tokenizer, doc_tokens):
     token_to_word = []
     all_doc_tokens = []
     for word_index, word in enumerate(doc_tokens):
-        sub_tokens = tokenizer.tokenize(word)
+        sub_tokens = tokenizer.word_pieces(word)
         token_to_word.extend([word_index] * len(sub_tokens))
         all_doc_tokens.extend(sub_tokens)
     return _TokenizedPassage(tuple(all_doc_tokens),

@@ -130,6 +130,9 @@ def convert_ids_to_tokens(inv_vocab, ids):
 class FullTokenizer:
     """End-to-end tokenization: basic tokenization, then WordPiece on each resulting word."""
 
+    # Passages repeat their words ("the", names, numbers): word_pieces() remembers up to this many.
+    WORD_CACHE_SIZE = 1 << 17
+
     def __init__(self, vocab_file, do_lower_case=True):
         self.vocab = load_vocab(vocab_file)
         self.inv_vocab = {index: token for token, index in self.vocab.items()}
@@ -139,11 +142,21 @@ class FullTokenizer:
             raise TokenizationError(
                 f"vocab file {vocab_file} has no {self.wordpiece_tokenizer.unk_token} token; "
                 "pass a BERT WordPiece vocab.txt")
+        self._word_cache = {}  # a plain dict: the tokenizer stays picklable for worker processes
 
     def tokenize(self, text):
         return [sub_token
                 for token in self.basic_tokenizer.tokenize(text)
                 for sub_token in self.wordpiece_tokenizer.tokenize(token)]
+
+    def word_pieces(self, word):
+        """tokenize(word) as a tuple, remembered: for the words of passages, each tokenized once."""
+        pieces = self._word_cache.get(word)
+        if pieces is None:
+            if len(self._word_cache) >= self.WORD_CACHE_SIZE:  # a long-running server's bound
+                self._word_cache.clear()
+            pieces = self._word_cache[word] = tuple(self.tokenize(word))
+        return pieces
 
     def convert_tokens_to_ids(self, tokens):
         return convert_tokens_to_ids(self.vocab, tokens)

@@ -68,6 +68,21 @@ def cased_vocab_file(vocab_file, tmp_path):
     return write_cased_vocab(vocab_file, tmp_path / "cased-vocab.txt")
 
 
+def test_remembered_word_pieces_of_every_dev_passage_word_match_hugging_face(vocab_file, dev_v11, monkeypatch):
+    """word_pieces(), which passages are tokenized with, against Hugging Face on each word of dev's
+    passages, first computed and then remembered, with the memory bound small enough to be reached."""
+    from helpers.data_processing import context_to_doc_tokens
+    passages = [p["context"] for a in json.loads(dev_v11.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]]
+    words = sorted({word for passage in passages for word in context_to_doc_tokens(passage)[0]})
+    assert len(words) > 5000
+    reference = BertWordPieceTokenizer(str(vocab_file), lowercase=True)
+    expected = {word: tuple(reference.encode(word, add_special_tokens=False).tokens) for word in words}
+    monkeypatch.setattr(FullTokenizer, "WORD_CACHE_SIZE", 5000)
+    tokenizer = FullTokenizer(vocab_file)
+    for _ in range(2):
+        assert [word for word in words if tokenizer.word_pieces(word) != expected[word]] == []
+
+
 @pytest.mark.slow
 def test_cased_tokenization_of_every_dev_v11_text_matches_hugging_face(cased_vocab_file, dev_v11):
     """do_lower_case=False (cased models) against transformers' BertTokenizerFast(do_lower_case=False)."""
