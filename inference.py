@@ -27,7 +27,6 @@ from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
 
 
-
 class TimedModel:
     """Wraps a model and adds up the time it is busy: from each batch's launch (or the end of the
     batch before it, when several are in flight) to its logits."""
@@ -154,11 +153,13 @@ def check_options(args):
 
 
 def passage_examples(passage, questions):
+    """One example per question about the passage, made as the questions come (they may be typed at a
+    prompt); the passage is split into words once, and an empty one is refused before any question."""
     doc_tokens, _ = context_to_doc_tokens(passage)
     if not doc_tokens:
         raise InputError("the passage is empty")
-    return [SquadExample(qas_id=f"question-{i}", question_text=q, doc_tokens=doc_tokens)
-            for i, q in enumerate(questions)]
+    return (SquadExample(qas_id=f"question-{i}", question_text=q, doc_tokens=doc_tokens)
+            for i, q in enumerate(questions))
 
 
 def print_answer(question, prediction, seconds):
@@ -271,9 +272,7 @@ def main(argv=None):
     # A passage of many windows shows their progress.
     options["progress"] = not args.no_progress and len(passage.split()) > 50 * args.doc_stride
     # The questions given, or else those typed at the prompt, one after another as they come.
-    examples = (passage_examples(passage, questions) if questions else
-                (passage_examples(passage, [question])[0] for question in prompted_questions()))
-    for example in examples:
+    for example in passage_examples(passage, questions or prompted_questions()):
         start = time.perf_counter()
         prediction = answer_examples([example], tokenizer, timed, **options)[example.qas_id]
         print_answer(example.question_text, prediction, time.perf_counter() - start)

@@ -19,6 +19,8 @@ from helpers.errors import BertTrtError
 
 PACKED_MAX_SEQUENCE = 384  # TensorRT 8.6's packed embedding kernel writes no token past 384
 LIBRARY_TACTICS = ("CUBLAS", "CUBLAS_LT", "CUDNN")
+# Where int8 calibration is kept unless --calib-cache / --scales say otherwise: beside the engine.
+CALIB_CACHE_SUFFIX, SCALES_SUFFIX = ".calib", ".scales.json"
 
 
 class OptionsError(BertTrtError, ValueError):
@@ -72,9 +74,9 @@ class BuildOptions:
         values["batch_size"] = values.get("batch_size") or (1,)
         values["sequence_length"] = values.get("sequence_length") or (128,)
         if values.get("calib_cache") is None:
-            values["calib_cache"] = values["output"] + ".calib"
+            values["calib_cache"] = values["output"] + CALIB_CACHE_SUFFIX
         if values.get("scales") is None:
-            values["scales"] = values["output"] + ".scales.json"
+            values["scales"] = values["output"] + SCALES_SUFFIX
         if values.get("calib_qkv_max") is None:  # measured on the GPU: strict int8 loses 0.4-0.5 F1 with it, 1.9-2.6 without
             values["calib_qkv_max"] = bool(values.get("int8"))
         return cls(**values)
@@ -246,8 +248,8 @@ def calibration_file_warnings(options):
     """The lines of warnings() that need the quantization decided (`options` after
     with_version_defaults): a calibration file given for the other kind of int8, or for no int8."""
     out = []
-    cache_given = options.calib_cache != options.output + ".calib"
-    scales_given = options.scales != options.output + ".scales.json"
+    cache_given = options.calib_cache != options.output + CALIB_CACHE_SUFFIX
+    scales_given = options.scales != options.output + SCALES_SUFFIX
     if cache_given and options.quantization != "implicit":
         why = ("it is TensorRT's calibration cache, and explicit int8 reads and writes --scales"
                if options.int8 else "it is TensorRT's int8 calibration cache, and this is no -i/--int8 build")

@@ -39,7 +39,6 @@ def pack_batch(input_ids, segment_ids, input_mask):
     return input_ids[valid], segment_ids[valid], cu_seqlens
 
 
-
 def unpack_logits(packed, cu_seqlens, sequence):
     """(tokens, 2) logits -> (batch, sequence, 2).
 

@@ -50,7 +50,6 @@ def describe_os_error(error):
     return str(error)
 
 
-
 class OptionError(BertTrtError, ValueError):
     """A command-line option out of its range, or one that contradicts another."""
 

@@ -130,12 +130,11 @@ def plot(runs, pytorch, lines, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    bars = [(f"{run.label}: end to end", run.row["windows_per_s"], "tab:blue") for run in runs]
-    bars += [(f"{run.label}: engine alone", run.row["engine_windows_per_s"], "tab:cyan") for run in runs]
+    bars = []
+    for run in runs:  # one run's two bars side by side: end to end, then its engine alone
+        bars.append((f"{run.label}: end to end", run.row["windows_per_s"], "tab:blue"))
+        bars.append((f"{run.label}: engine alone", run.row["engine_windows_per_s"], "tab:cyan"))
     bars += [(label, value, "tab:gray") for label, value in pytorch]
-    # one run's two bars side by side: end to end, then its engine alone
-    order = [i for pair in zip(range(len(runs)), range(len(runs), 2 * len(runs))) for i in pair]
-    bars = [bars[i] for i in order] + bars[2 * len(runs):]
     fig, axis = plt.subplots(figsize=(11, 1.6 + 0.34 * len(bars)))
     y = list(range(len(bars)))[::-1]
     axis.barh(y, [b[1] for b in bars], color=[b[2] for b in bars])

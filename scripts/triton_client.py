@@ -25,7 +25,6 @@ from helpers.errors import BertTrtError, run_main  # noqa: E402
 from helpers.files import write_json_atomically  # noqa: E402
 
 
-
 class ClientError(BertTrtError, RuntimeError):
     """The server cannot be reached or refused a request; the message names the URL or the reason."""
 

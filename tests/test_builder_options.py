@@ -78,8 +78,8 @@ def test_flags_without_effect_get_a_warning():
 @pytest.mark.parametrize("flags,version,expected", [
     (["-i", "--calib-cache", "c.calib"], "8.6.1", []),                       # implicit: its cache
     (["-i", "--scales", "s.json"], "11.4.0.106", []),                        # explicit: its scales
-    (["-i", "--calib-cache", "c.calib"], "11.4.0.106", ["--calib-cache has no effect: it is TensorRT's "
-                                                        "calibration cache, and explicit int8 reads and writes --scales"]),
+    (["-i", "--calib-cache", "c.calib"], "11.4.0.106",
+     ["--calib-cache has no effect: it is TensorRT's calibration cache, and explicit int8 reads and writes --scales"]),
     (["-i", "--scales", "s.json"], "10.16.1.11", ["--scales has no effect: it is the scales file of explicit int8, "
                                                   "and implicit int8 calibrates into --calib-cache"]),
     (["-f", "--scales", "s.json", "--calib-cache", "c.calib"], "8.6.1",

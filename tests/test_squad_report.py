@@ -28,8 +28,9 @@ def squad_runs(tmp_path_factory):
 
 
 def table_rows(markdown):
-    return {cells[0]: cells for cells in
-            ([c.strip() for c in line.strip("|").split("|")] for line in markdown.splitlines() if line.startswith("| "))}
+    """{first cell: cells} of each row of the Markdown tables."""
+    rows = ([c.strip() for c in line.strip("|").split("|")] for line in markdown.splitlines() if line.startswith("| "))
+    return {cells[0]: cells for cells in rows}
 
 
 def test_table_and_plot_from_perf_squad_results(squad_runs):
