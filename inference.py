@@ -22,7 +22,7 @@ from helpers.cli import HelpFormatter, prompted_questions, read_text
 from helpers.data_processing import SquadExample, context_to_doc_tokens, read_squad_examples
 from helpers.errors import InputError, OptionError, check_range, run_main
 from helpers.files import check_writable
-from helpers.models import choose_casing, decide_casing, find_vocab, resolve_model
+from helpers.models import choose_casing, decide_casing, resolve_model, vocab_of
 from helpers.tokenization import FullTokenizer
 from helpers.weights import BertConfig, check_vocab
 
@@ -83,14 +83,6 @@ def load_model(args):
     from helpers.weights import load_weights
     config, weights = load_weights(args.ckpt, args.config)
     return ReferenceModel(config, weights), config.to_dict(), None, None
-
-
-def vocab_of(args):
-    """-v, or the vocab.txt beside -m's checkpoint (resolve_model has already named a missing one)."""
-    vocab_file = args.vocab_file or (find_vocab(args.ckpt) if args.ckpt else None)
-    if vocab_file is None:
-        raise OptionError("no vocabulary: pass the model's vocab.txt with -v")
-    return vocab_file
 
 
 def lower_case(args, vocab_file):
@@ -234,7 +226,7 @@ def main(argv=None):
         passage, questions = passage_and_questions(args)
     if args.ckpt:
         args.ckpt = resolve_model(args.ckpt)  # a Hub id becomes its snapshot folder in the Hub cache
-    vocab_file = vocab_of(args)
+    vocab_file = vocab_of(args.vocab_file, args.ckpt)  # resolve_model has already named a missing -m
     tokenizer = FullTokenizer(vocab_file, do_lower_case=lower_case(args, vocab_file))
     model, config, sequence_lengths, max_batch = load_model(args)
     if config:

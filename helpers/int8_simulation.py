@@ -31,8 +31,7 @@ from helpers.calibrator import calibration_features
 from helpers.data_processing import PADDING_LOGIT, read_squad_examples
 from helpers.errors import BertTrtError
 from helpers.reference import ReferenceModel
-from helpers.squad_metrics import (evaluate_v1, f1_score,
-                                   metric_max_over_ground_truths, iter_questions)
+from helpers.squad_metrics import evaluate_v1, f1_score, iter_questions, metric_max_over_ground_truths
 from helpers.tokenization import FullTokenizer
 from helpers.weights import load_weights
 

@@ -136,6 +136,14 @@ def find_vocab(model_path):
     return str(candidate) if candidate.is_file() else None
 
 
+def vocab_of(vocab_file, model_path):
+    """The vocabulary a front end reads: -v's, or else the vocab.txt beside the model."""
+    vocab = vocab_file or (find_vocab(model_path) if model_path else None)
+    if vocab is None:
+        raise ModelError("no vocabulary: pass the model's vocab.txt with -v")
+    return vocab
+
+
 def vocab_is_cased(vocab):
     """Whether a vocabulary (token -> id) has upper-case word pieces; special tokens such as
     [CLS] or [unused0] do not count."""

@@ -26,10 +26,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from helpers.errors import BertTrtError, run_main  # noqa: E402
-from helpers.models import find_vocab  # noqa: E402
-from helpers.names import INPUT_NAMES, OUTPUT_NAME, PACKED_INPUT_NAMES  # noqa: E402
 from helpers.data_processing import AnswerOptions  # noqa: E402
+from helpers.errors import BertTrtError, run_main  # noqa: E402
+from helpers.models import vocab_of  # noqa: E402
+from helpers.names import INPUT_NAMES, OUTPUT_NAME, PACKED_INPUT_NAMES  # noqa: E402
 from helpers.trt_common import EngineInfo  # noqa: E402
 
 MODELS = REPO_ROOT / "scripts" / "triton_models"
@@ -227,14 +227,6 @@ def installed_tensorrt_version():
     return tensorrt.__version__
 
 
-def vocab_of(args):
-    """-v, or the vocab.txt beside -m's checkpoint."""
-    vocab_file = args.vocab_file or (find_vocab(args.ckpt) if args.ckpt else None)
-    if vocab_file is None:
-        raise RepositoryError("no vocabulary: pass the model's vocab.txt with -v")
-    return Path(vocab_file)
-
-
 def parse_gpus(text):
     try:
         gpus = tuple(int(g) for g in text.split(",")) if text else ()
@@ -294,12 +286,12 @@ def make_options(args):
         if info is not None:
             do_lower_case = info.model.get("do_lower_case", True)
             sequence = sequence or max(info.sequence_lengths)
-    vocab = vocab_of(args)
+    vocab = Path(vocab_of(args.vocab_file, args.ckpt))
     if not vocab.is_file():
         raise RepositoryError(f"no such vocabulary file: {vocab}")
     qa = AnswerOptions(max_seq_length=sequence or 384, doc_stride=args.doc_stride,
-                   max_query_length=args.max_query_length, n_best_size=args.n_best_size,
-                   max_answer_length=args.max_answer_length, do_lower_case=bool(do_lower_case))
+                       max_query_length=args.max_query_length, n_best_size=args.n_best_size,
+                       max_answer_length=args.max_answer_length, do_lower_case=bool(do_lower_case))
     return RepositoryOptions(output=Path(args.output), force=args.force, engine=engine, ckpt=args.ckpt,
                              config=args.config, vocab=vocab, tensorrt_version=tensorrt_version,
                              gpus=parse_gpus(args.gpus), instances_per_gpu=args.instances_per_gpu,

@@ -1,6 +1,7 @@
 # The calls of session 10's second machine, in order (each a `run` from the checkout's root; the first
 # machine was handed back after 30 s idle between calls, with nothing built). Not meant to be run as
-# one script: each block is one call.
+# one script: each block is one call. env.sh and accuracy.sh were session 9's, unchanged
+# (results/h200-trt8.6/session9/queue/); on the machine every script sat in .work/dev/q/.
 # 1-7: bash .gpu/partN/unpack .gpu/partN                        (carry .gpu/partN)
 # 8 (carry .work/dev, .work/gpu-shared/{data,models,wheels}, .work/gpu-shared/weights/HF.npz):
 Q=.work/dev/q; source $Q/env.sh; python -m pip install -q --no-index --no-deps $G/wheels/*.whl
